@@ -1,0 +1,85 @@
+"""Run any `Strategy` as a keras-tuner `Oracle`: keras-tuner then gives resumable trials on disk and its
+chief/worker distributed mode, while the Strategy still decides what to try.
+
+The architecture travels in each keras-tuner trial as JSON in the hyperparameter ``architecture``;
+`architecture_from_hp(hp)` reads it back inside a hypermodel or `Tuner.run_trial`.
+"""
+from __future__ import annotations
+
+import math
+
+import keras_tuner
+from keras_tuner.src.engine import trial as trial_module
+
+from tfnas.graph import Architecture
+from tfnas.search.strategy import Strategy
+from tfnas.space import Evaluator, Result
+
+ARCH_HP = "architecture"
+TRIAL_HP = "strategy_trial_id"
+
+
+def architecture_from_hp(hp: keras_tuner.HyperParameters) -> Architecture:
+    """The Architecture a StrategyOracle put into a keras-tuner trial."""
+    return Architecture.from_json(hp.get(ARCH_HP), source=f"keras-tuner hyperparameter {ARCH_HP!r}")
+
+
+class StrategyOracle(keras_tuner.Oracle):
+    """A keras-tuner Oracle whose proposals come from a tfnas Strategy (ask) and whose results go back
+    to it (tell). The strategy's state is saved inside the oracle's state, so `overwrite=False` resumes."""
+
+    def __init__(self, strategy: Strategy, max_trials: int | None = None, **kwargs):
+        direction = strategy.objective.direction
+        objective = keras_tuner.Objective(strategy.objective.name, direction=direction)
+        hps = keras_tuner.HyperParameters()
+        hps.Fixed(ARCH_HP, "")
+        hps.Fixed(TRIAL_HP, -1)
+        super().__init__(objective=objective, max_trials=max_trials, hyperparameters=hps,
+                         allow_new_entries=False, tune_new_entries=False, **kwargs)
+        self.strategy = strategy
+
+    def populate_space(self, trial_id):
+        trial = self.strategy.ask()
+        if trial is None:
+            status = trial_module.TrialStatus.STOPPED if self.strategy.done else trial_module.TrialStatus.IDLE
+            return {"status": status}
+        return {"status": trial_module.TrialStatus.RUNNING,
+                "values": {ARCH_HP: trial.arch.to_json(), TRIAL_HP: trial.id}}
+
+    def end_trial(self, trial):
+        super().end_trial(trial)
+        trial = self.trials[trial.trial_id]
+        if trial.status not in (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED,
+                                trial_module.TrialStatus.INVALID):
+            return
+        strategy_id = int(trial.hyperparameters.get(TRIAL_HP))
+        if strategy_id not in self.strategy.pending:
+            return  # a retried trial already told
+        metrics = {name: float(trial.metrics.get_last_value(name))
+                   for name in trial.metrics.metrics if trial.metrics.get_last_value(name) is not None}
+        metrics.setdefault(self.strategy.objective.name, math.nan)
+        self.strategy.tell(strategy_id, Result(metrics))
+        self.save()
+
+    def get_state(self):
+        state = super().get_state()
+        state["strategy"] = self.strategy.state()
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        if "strategy" in state:
+            self.strategy.restore(state["strategy"])
+
+
+class EvaluatorTuner(keras_tuner.Tuner):
+    """A keras-tuner Tuner whose trials are scored by a tfnas Evaluator (no hypermodel needed)."""
+
+    def __init__(self, oracle: StrategyOracle, evaluator: Evaluator, **kwargs):
+        super().__init__(oracle=oracle, hypermodel=None, **kwargs)
+        self.evaluator = evaluator
+
+    def run_trial(self, trial, *args, **kwargs):
+        result = self.evaluator.evaluate(architecture_from_hp(trial.hyperparameters))
+        return {**{k: float(v) for k, v in result.metrics.items()},
+                **{f"cost_{k}": float(v) for k, v in result.cost.items()}}
