@@ -1,0 +1,401 @@
+"""NASRec-Small / NASRec-Full search spaces: one config table, the Architecture form, sampling and mutation.
+
+How a NASRec candidate is an `Architecture` (node ids are ints so that node i IS "output i"):
+
+* node ``0``: ``op="input"`` -- output 0 is the raw input (dense features [B, n_dense] and the embedded
+  sparse features [B, n_sparse, 16]).
+* nodes ``1..num_blocks``: ``op="nasrec_block"`` with attributes
+  ``dense_op`` (one of DENSE_OPS), ``sparse_op`` (one of SPARSE_OPS), ``dense_width`` (output units),
+  ``sparse_width`` (output embedding rows), ``merge`` (bool: dense output -> linear -> 8 extra embedding
+  rows of dim 16 appended to the sparse output) and ``fm`` (bool: FM term of the sparse output added to
+  the dense output).
+* node ``"head"``: ``op="head"``; one edge from the last block (roles dense+sparse): logit = linear(dense
+  output ++ flattened sparse output).
+* edges ``j -> i`` (j < i) carry ``roles``: a sorted list drawn from ``dense`` (input j feeds block i's
+  dense input), ``sparse`` (sparse input), ``left`` / ``right`` (the operands of a binary dense op).
+  One DiGraph edge per (j, i) pair, so several roles share one edge.
+
+Canonical form (so that equal models have equal keys): ``dense`` edges exist only for ops that read the
+dense input (fc, dot: 1..min(i, 4) of them), ``left`` / ``right`` only for binary ops (gating, sum: exactly
+one each, possibly the same source); every block has 1..min(i, 4) ``sparse`` edges.
+
+The supernet consumes the same facts as an int32 "choice" array [num_blocks, FIELDS] (`encode` /
+`decode`), which can also express training-only paths (several ops active, full warm-up path).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from tfnas.graph import Architecture
+from tfnas.space import SearchSpace
+
+# ------------------------------------------------------------------------------------------ config table
+DENSE_OPS = ("fc", "dot", "gating", "sum")       # supernet order; index = position in the choice array
+SPARSE_OPS = ("efc", "attn")
+UNARY_DENSE_OPS = ("fc", "dot")                  # read the (concatenated) dense input
+BINARY_DENSE_OPS = ("gating", "sum")             # read one left and one right earlier output
+ROLES = ("dense", "sparse", "left", "right")
+
+SPACES = {
+    # facebookresearch/NasRec ops_config_lib: "autoctr" (NASRec-Small) and "xlarge" (NASRec-Full).
+    "small": {"dense_ops": ("fc", "dot"), "sparse_ops": ("efc",)},
+    "full": {"dense_ops": ("fc", "dot", "gating", "sum"), "sparse_ops": ("efc", "attn")},
+}
+DENSE_WIDTHS = (16, 32, 64, 128, 256, 512, 768, 1024)
+SPARSE_WIDTHS = (16, 32, 48, 64)
+EMBEDDING_DIM = 16
+MERGE_ROWS = 8               # dense->sparse merge adds 8 rows of EMBEDDING_DIM (reference: 8 splits x 16)
+MAX_INPUTS = 4               # at most 4 earlier outputs per dense / sparse input
+HEAD = "head"
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSpec:
+    """One block's choices: ops, widths, flags and which earlier outputs feed each input."""
+
+    dense_op: str
+    sparse_op: str
+    dense_width: int
+    sparse_width: int
+    merge: bool
+    fm: bool
+    dense_in: tuple = ()     # sorted earlier output ids (unary dense ops only)
+    sparse_in: tuple = ()    # sorted earlier output ids
+    left: int | None = None  # binary dense ops only
+    right: int | None = None
+
+    @property
+    def out_rows(self) -> int:
+        """Embedding rows of this block's sparse output (op rows plus the merged rows)."""
+        return self.sparse_width + (MERGE_ROWS if self.merge else 0)
+
+
+# ------------------------------------------------------------------------------------------ choice layout
+@dataclasses.dataclass(frozen=True)
+class ChoiceLayout:
+    """Column layout of the supernet's int32 choice array [num_blocks, fields] (one row per block).
+
+    Row b: dense_in mask over outputs 0..N-1, sparse_in mask, left, right, active dense ops (one flag per
+    DENSE_OPS entry), active sparse ops, dense width, sparse width (actual values), merge, fm.
+    """
+
+    num_blocks: int
+
+    @property
+    def dense_in(self) -> slice:
+        return slice(0, self.num_blocks)
+
+    @property
+    def sparse_in(self) -> slice:
+        return slice(self.num_blocks, 2 * self.num_blocks)
+
+    @property
+    def left(self) -> int:
+        return 2 * self.num_blocks
+
+    @property
+    def right(self) -> int:
+        return 2 * self.num_blocks + 1
+
+    @property
+    def dense_ops(self) -> slice:
+        s = 2 * self.num_blocks + 2
+        return slice(s, s + len(DENSE_OPS))
+
+    @property
+    def sparse_ops(self) -> slice:
+        s = 2 * self.num_blocks + 2 + len(DENSE_OPS)
+        return slice(s, s + len(SPARSE_OPS))
+
+    @property
+    def dense_width(self) -> int:
+        return 2 * self.num_blocks + 2 + len(DENSE_OPS) + len(SPARSE_OPS)
+
+    @property
+    def sparse_width(self) -> int:
+        return self.dense_width + 1
+
+    @property
+    def merge(self) -> int:
+        return self.dense_width + 2
+
+    @property
+    def fm(self) -> int:
+        return self.dense_width + 3
+
+    @property
+    def fields(self) -> int:
+        return self.dense_width + 4
+
+    def encode_blocks(self, blocks: Sequence[BlockSpec]) -> np.ndarray:
+        """BlockSpecs -> choice array (unused inputs encoded as zeros)."""
+        if len(blocks) != self.num_blocks:
+            raise ValueError(f"expected {self.num_blocks} blocks, got {len(blocks)}")
+        c = np.zeros((self.num_blocks, self.fields), np.int32)
+        for b, blk in enumerate(blocks):
+            for j in blk.dense_in:
+                c[b, self.dense_in.start + j] = 1
+            for j in blk.sparse_in:
+                c[b, self.sparse_in.start + j] = 1
+            c[b, self.left] = blk.left or 0
+            c[b, self.right] = blk.right or 0
+            c[b, self.dense_ops.start + DENSE_OPS.index(blk.dense_op)] = 1
+            c[b, self.sparse_ops.start + SPARSE_OPS.index(blk.sparse_op)] = 1
+            c[b, self.dense_width] = blk.dense_width
+            c[b, self.sparse_width] = blk.sparse_width
+            c[b, self.merge] = int(blk.merge)
+            c[b, self.fm] = int(blk.fm)
+        return c
+
+    def decode_blocks(self, choice: np.ndarray) -> list[BlockSpec]:
+        """Choice array with exactly one active op per block -> canonical BlockSpecs."""
+        choice = np.asarray(choice)
+        if choice.shape != (self.num_blocks, self.fields):
+            raise ValueError(f"choice shape {choice.shape} != {(self.num_blocks, self.fields)}")
+        blocks = []
+        for b in range(self.num_blocks):
+            row = choice[b]
+            d_ops = [DENSE_OPS[k] for k in np.flatnonzero(row[self.dense_ops])]
+            s_ops = [SPARSE_OPS[k] for k in np.flatnonzero(row[self.sparse_ops])]
+            if len(d_ops) != 1 or len(s_ops) != 1:
+                raise ValueError(f"block {b + 1}: a candidate has one dense and one sparse op, "
+                                 f"choice has {d_ops} / {s_ops}")
+            unary = d_ops[0] in UNARY_DENSE_OPS
+            dense_in = tuple(int(j) for j in np.flatnonzero(row[self.dense_in][:b + 1])) if unary else ()
+            blocks.append(BlockSpec(
+                d_ops[0], s_ops[0], int(row[self.dense_width]), int(row[self.sparse_width]),
+                bool(row[self.merge]), bool(row[self.fm]), dense_in,
+                tuple(int(j) for j in np.flatnonzero(row[self.sparse_in][:b + 1])),
+                None if unary else int(row[self.left]), None if unary else int(row[self.right])))
+        return blocks
+
+
+# ------------------------------------------------------------------------------------------ arch <-> blocks
+def blocks_to_arch(blocks: Sequence[BlockSpec], kind: str = "full") -> Architecture:
+    """Build the canonical Architecture of a list of BlockSpecs (block i+1 = blocks[i])."""
+    nodes = [(0, {"op": "input"})]
+    edges: dict[tuple, set] = {}
+    for i, blk in enumerate(blocks, start=1):
+        nodes.append((i, {"op": "nasrec_block", "dense_op": blk.dense_op, "sparse_op": blk.sparse_op,
+                          "dense_width": int(blk.dense_width), "sparse_width": int(blk.sparse_width),
+                          "merge": bool(blk.merge), "fm": bool(blk.fm)}))
+        for role, srcs in (("dense", blk.dense_in), ("sparse", blk.sparse_in),
+                           ("left", () if blk.left is None else (blk.left,)),
+                           ("right", () if blk.right is None else (blk.right,))):
+            for j in srcs:
+                edges.setdefault((int(j), i), set()).add(role)
+    nodes.append((HEAD, {"op": "head"}))
+    edges[(len(blocks), HEAD)] = {"dense", "sparse"}
+    return Architecture(nodes, [(u, v, {"roles": sorted(r)}) for (u, v), r in edges.items()],
+                        meta={"space": f"nasrec-{kind}", "num_blocks": len(blocks)})
+
+
+def arch_to_blocks(arch: Architecture) -> list[BlockSpec]:
+    """Read BlockSpecs back from an Architecture (structure only; `NASRecSpace.check` validates)."""
+    g = arch.graph
+    blocks = []
+    i = 1
+    while i in g:
+        a = g.nodes[i]
+        ins: dict[str, list] = {r: [] for r in ROLES}
+        for j in g.predecessors(i):
+            for role in g.edges[j, i].get("roles", ()):
+                if role not in ins:
+                    raise ValueError(f"edge {j}->{i}: unknown role {role!r} (roles are {ROLES})")
+                ins[role].append(j)
+        try:
+            blocks.append(BlockSpec(
+                a["dense_op"], a["sparse_op"], a["dense_width"], a["sparse_width"], a["merge"], a["fm"],
+                tuple(sorted(ins["dense"])), tuple(sorted(ins["sparse"])),
+                ins["left"][0] if len(ins["left"]) == 1 else None,
+                ins["right"][0] if len(ins["right"]) == 1 else None))
+        except KeyError as e:
+            raise ValueError(f"node {i}: missing attribute {e.args[0]!r}") from None
+        i += 1
+    return blocks
+
+
+# ------------------------------------------------------------------------------------------ the space
+def num_inputs(n_available: int, rng: np.random.Generator) -> int:
+    """NASRec's input count: 1 + Binomial(min(n, 4) - 1, 0.5)."""
+    return 1 + int(rng.binomial(min(n_available, MAX_INPUTS) - 1, 0.5))
+
+
+class NASRecSpace(SearchSpace):
+    """NASRec-Small or NASRec-Full with `num_blocks` blocks (reference: 7)."""
+
+    def __init__(self, kind: str = "full", num_blocks: int = 7,
+                 dense_widths: Sequence[int] = DENSE_WIDTHS, sparse_widths: Sequence[int] = SPARSE_WIDTHS):
+        if kind not in SPACES:
+            raise ValueError(f"NASRecSpace kind must be one of {sorted(SPACES)}, got {kind!r}")
+        if num_blocks < 1:
+            raise ValueError(f"NASRecSpace num_blocks must be >= 1, got {num_blocks}")
+        self.kind, self.num_blocks = kind, int(num_blocks)
+        self.dense_ops = SPACES[kind]["dense_ops"]
+        self.sparse_ops = SPACES[kind]["sparse_ops"]
+        self.dense_widths = tuple(sorted(int(w) for w in dense_widths))
+        self.sparse_widths = tuple(sorted(int(w) for w in sparse_widths))
+        self.layout = ChoiceLayout(self.num_blocks)
+        self.name = f"nasrec-{kind}"
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "num_blocks": self.num_blocks,
+                "dense_widths": list(self.dense_widths), "sparse_widths": list(self.sparse_widths)}
+
+    # ---------------------------------------------------------------- conversions
+    def blocks(self, arch: Architecture) -> list[BlockSpec]:
+        """The arch's BlockSpecs, after checking it is in this space."""
+        self.check(arch)
+        return arch_to_blocks(arch)
+
+    def from_blocks(self, blocks: Sequence[BlockSpec]) -> Architecture:
+        return blocks_to_arch(blocks, self.kind)
+
+    def encode(self, arch: Architecture) -> np.ndarray:
+        """Architecture -> supernet choice array [num_blocks, fields]."""
+        return self.layout.encode_blocks(self.blocks(arch))
+
+    def decode(self, choice: np.ndarray) -> Architecture:
+        """Single-op choice array -> canonical Architecture (inputs unused by the chosen ops dropped)."""
+        arch = self.from_blocks(self.layout.decode_blocks(choice))
+        self.check(arch)
+        return arch
+
+    # ---------------------------------------------------------------- sampling
+    def _sample_inputs(self, n: int, rng: np.random.Generator) -> tuple:
+        return tuple(sorted(int(j) for j in rng.choice(n, num_inputs(n, rng), replace=False)))
+
+    def _sample_block(self, b: int, rng: np.random.Generator) -> BlockSpec:
+        n = b + 1
+        dense_op = self.dense_ops[rng.integers(len(self.dense_ops))]
+        sparse_op = self.sparse_ops[rng.integers(len(self.sparse_ops))]
+        dw = self.dense_widths[rng.integers(len(self.dense_widths))]
+        sw = self.sparse_widths[rng.integers(len(self.sparse_widths))]
+        merge, fm = bool(rng.integers(2)), bool(rng.integers(2))
+        dense_in = self._sample_inputs(n, rng)
+        sparse_in = self._sample_inputs(n, rng)
+        left, right = int(rng.integers(n)), int(rng.integers(n))
+        if dense_op in UNARY_DENSE_OPS:
+            left = right = None
+        else:
+            dense_in = ()
+        return BlockSpec(dense_op, sparse_op, dw, sw, merge, fm, dense_in, sparse_in, left, right)
+
+    def sample(self, rng: np.random.Generator) -> Architecture:
+        """Single-operator any-connection prior: uniform ops/widths/flags, 1+Binomial inputs."""
+        return self.from_blocks([self._sample_block(b, rng) for b in range(self.num_blocks)])
+
+    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
+        """One random change: an op, a width, a flag, or one connection of one block."""
+        blocks = self.blocks(arch)
+        for _ in range(100):
+            b = int(rng.integers(self.num_blocks))
+            new = self._mutate_block(blocks[b], b, rng)
+            if new is not None and new != blocks[b]:
+                out = list(blocks)
+                out[b] = new
+                return self.from_blocks(out)
+        raise RuntimeError("NASRecSpace.mutate: found no change in 100 tries")  # pragma: no cover
+
+    def _mutate_block(self, blk: BlockSpec, b: int, rng: np.random.Generator) -> BlockSpec | None:
+        n = b + 1
+        what = ["dense_op", "sparse_op", "dense_width", "sparse_width", "merge", "fm", "connection"]
+        kind = what[rng.integers(len(what))]
+        rep = dataclasses.replace
+        if kind == "dense_op":
+            ops = [o for o in self.dense_ops if o != blk.dense_op]
+            if not ops:
+                return None
+            op = ops[rng.integers(len(ops))]
+            if (op in UNARY_DENSE_OPS) == (blk.dense_op in UNARY_DENSE_OPS):
+                return rep(blk, dense_op=op)
+            if op in UNARY_DENSE_OPS:   # binary -> unary: the op now reads a dense input
+                return rep(blk, dense_op=op, dense_in=self._sample_inputs(n, rng), left=None, right=None)
+            return rep(blk, dense_op=op, dense_in=(), left=int(rng.integers(n)), right=int(rng.integers(n)))
+        if kind == "sparse_op":
+            ops = [o for o in self.sparse_ops if o != blk.sparse_op]
+            return rep(blk, sparse_op=ops[rng.integers(len(ops))]) if ops else None
+        if kind in ("dense_width", "sparse_width"):
+            choices = [w for w in getattr(self, kind + "s") if w != getattr(blk, kind)]
+            return rep(blk, **{kind: int(choices[rng.integers(len(choices))])})
+        if kind in ("merge", "fm"):
+            return rep(blk, **{kind: not getattr(blk, kind)})
+        # one connection: add, drop or swap one source of one role
+        roles = ["sparse"] + (["dense"] if blk.dense_op in UNARY_DENSE_OPS else ["left", "right"])
+        role = roles[rng.integers(len(roles))]
+        if role in ("left", "right"):
+            others = [j for j in range(n) if j != getattr(blk, role)]
+            return rep(blk, **{role: int(others[rng.integers(len(others))])}) if others else None
+        cur = set(getattr(blk, role + "_in"))
+        free = [j for j in range(n) if j not in cur]
+        moves = (["add"] if free and len(cur) < min(n, MAX_INPUTS) else []) + \
+                (["drop"] if len(cur) > 1 else []) + (["swap"] if free else [])
+        if not moves:
+            return None
+        move = moves[rng.integers(len(moves))]
+        if move in ("drop", "swap"):
+            cur.discard(sorted(cur)[rng.integers(len(cur))])
+        if move in ("add", "swap"):
+            cur.add(free[rng.integers(len(free))])
+        return rep(blk, **{role + "_in": tuple(sorted(cur))})
+
+    # ---------------------------------------------------------------- membership
+    def check(self, arch: Architecture) -> None:
+        """Raise ValueError naming the node / edge / field that puts `arch` outside this space."""
+        arch.validate()
+        g = arch.graph
+        want = set(range(self.num_blocks + 1)) | {HEAD}
+        if set(g.nodes) != want:
+            raise ValueError(f"{self.name}: nodes must be 0..{self.num_blocks} and {HEAD!r}; "
+                             f"extra {sorted(map(str, set(g.nodes) - want))}, "
+                             f"missing {sorted(map(str, want - set(g.nodes)))}")
+        if g.nodes[0].get("op") != "input":
+            raise ValueError(f"node 0: op must be 'input', got {g.nodes[0].get('op')!r}")
+        if g.nodes[HEAD].get("op") != "head":
+            raise ValueError(f"node {HEAD!r}: op must be 'head', got {g.nodes[HEAD].get('op')!r}")
+        head_in = list(g.predecessors(HEAD))
+        if head_in != [self.num_blocks]:
+            raise ValueError(f"node {HEAD!r}: must have exactly one input, block {self.num_blocks}; "
+                             f"has {head_in}")
+        for u, v, a in g.edges(data=True):
+            if v != HEAD and not (isinstance(u, int) and isinstance(v, int) and u < v):
+                raise ValueError(f"edge {u!r}->{v!r}: edges must go from an earlier output to a block")
+            roles = a.get("roles")
+            if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
+                raise ValueError(f"edge {u!r}->{v!r}: 'roles' must be a non-empty list from {ROLES}, "
+                                 f"got {roles!r}")
+        for i in range(1, self.num_blocks + 1):
+            self._check_block(g, i)
+
+    def _check_block(self, g, i: int) -> None:
+        a = g.nodes[i]
+        where = f"node {i}"
+        if a.get("op") != "nasrec_block":
+            raise ValueError(f"{where}: op must be 'nasrec_block', got {a.get('op')!r}")
+        for field, allowed in (("dense_op", self.dense_ops), ("sparse_op", self.sparse_ops),
+                               ("dense_width", self.dense_widths), ("sparse_width", self.sparse_widths),
+                               ("merge", (True, False)), ("fm", (True, False))):
+            value = a.get(field)
+            if field in ("merge", "fm") and not isinstance(value, bool):
+                raise ValueError(f"{where}: field {field!r} must be a bool, got {value!r}")
+            if isinstance(value, bool) and field not in ("merge", "fm") or value not in allowed:
+                raise ValueError(f"{where}: field {field!r} = {value!r} not in {self.name} "
+                                 f"choices {list(allowed)}")
+        extra = set(a) - {"op", "dense_op", "sparse_op", "dense_width", "sparse_width", "merge", "fm"}
+        if extra:
+            raise ValueError(f"{where}: unknown attribute(s) {sorted(extra)}")
+        count = {r: 0 for r in ROLES}
+        for j in g.predecessors(i):
+            for r in g.edges[j, i]["roles"]:
+                count[r] += 1
+        limit = min(i, MAX_INPUTS)
+        unary = a["dense_op"] in UNARY_DENSE_OPS
+        rules = {"sparse": (1, limit), "dense": (1, limit) if unary else (0, 0),
+                 "left": (0, 0) if unary else (1, 1), "right": (0, 0) if unary else (1, 1)}
+        for r, (lo, hi) in rules.items():
+            if not lo <= count[r] <= hi:
+                raise ValueError(f"{where} (dense_op {a['dense_op']!r}): has {count[r]} {r!r} inputs, "
+                                 f"needs {lo}..{hi}")
