@@ -1,0 +1,182 @@
+"""One JSON config per NASRec run: every setting of the four stages, with the reference defaults.
+
+Defaults follow facebookresearch/NasRec's Criteo scripts (supernet lr 0.12 / batch 512 / 15k steps,
+fine-tune last layer 500 steps at lr 0.04, evolution 128/64/8/240, top-15 retrain at lr 0.12).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from typing import Any
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the CTR data lives; planted synthetic data is written there first if it is missing."""
+
+    dir: str = "data/generated/ctr_planted"
+    fmt: str = "auto"
+    synthetic_rows: int = 200_000
+    synthetic_seed: int = 0
+    vocab_cap: int = 0  # 0 = no cap; NASRec caps tables while searching
+    train_split: str = "train"
+    val_split: str = "valid"
+    test_split: str = "test"
+
+
+@dataclasses.dataclass
+class SpaceConfig:
+    """Which NASRec space: kind ("small" = NASRec-Small, "full" = NASRec-Full) and number of blocks."""
+
+    kind: str = "full"
+    num_blocks: int = 7
+    extra: dict = dataclasses.field(default_factory=dict)  # passed through to NASRecSpace
+
+
+@dataclasses.dataclass
+class SupernetConfig:
+    """Supernet training: path sampler, steps and optimizer (reference: single-op any-connection)."""
+
+    sampler: str = "single_op_any_connection"
+    steps: int = 15_000
+    batch_size: int = 512
+    learning_rate: float = 0.12
+    optimizer: str = "adagrad"
+    seed: int = 0
+    extra: dict = dataclasses.field(default_factory=dict)  # passed through to NASRecSupernet
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    """Per-candidate scoring: last layer fine-tuned for `steps`, then logloss on `eval_steps` val batches."""
+
+    enabled: bool = True
+    steps: int = 500
+    batch_size: int = 512
+    learning_rate: float = 0.04
+    optimizer: str = "adagrad"
+    clipnorm: float = 5.0
+    eval_batch_size: int = 8192
+    eval_steps: int = 150  # 0 = the whole validation split
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """Regularized evolution settings (reference: 128 / 64 / 8 children / 240 generations / 6 -> 1)."""
+
+    strategy: str = "evolution"  # or "random"
+    population_size: int = 128
+    sample_size: int = 64
+    children_per_generation: int = 8
+    generations: int = 240
+    mutations_start: int = 6
+    mutations_end: int = 1
+    seed: int = 0
+    objective: str = "logloss"
+
+
+@dataclasses.dataclass
+class RetrainConfig:
+    """Top-k candidates retrained from scratch as standalone models; baselines get the same budget."""
+
+    top_k: int = 15
+    epochs: int = 1
+    steps_per_epoch: int = 0  # 0 = the whole training split each epoch
+    batch_size: int = 512
+    learning_rate: float = 0.12
+    optimizer: str = "adagrad"
+    eval_batch_size: int = 8192
+    baselines: list = dataclasses.field(default_factory=list)  # e.g. ["dlrm", "deepfm", ...]
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """Where the best retrained model is exported (TF Serving layout: root/name/version/)."""
+
+    name: str = "nasrec"
+    root: str = "saved_models"
+    version: int = 0  # 0 = next free version
+
+
+@dataclasses.dataclass
+class NASRecConfig:
+    """All settings of one NASRec run; `run_dir` holds every stage's output (stages skip if done)."""
+
+    run_dir: str = "runs/nasrec"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    space: SpaceConfig = dataclasses.field(default_factory=SpaceConfig)
+    supernet: SupernetConfig = dataclasses.field(default_factory=SupernetConfig)
+    finetune: FinetuneConfig = dataclasses.field(default_factory=FinetuneConfig)
+    search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
+    retrain: RetrainConfig = dataclasses.field(default_factory=RetrainConfig)
+    export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: str) -> None:
+        """Write the full config (every field, defaults included) as JSON."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(self.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "<dict>") -> "NASRecConfig":
+        """Build from a (possibly partial) dict; unknown or mistyped fields raise naming `source` and field."""
+        return _build(cls, d, source, "")
+
+    @classmethod
+    def load(cls, path: str) -> "NASRecConfig":
+        """Read a JSON config file; errors name the file, the line (for JSON syntax) and the field."""
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError as e:
+            raise ValueError(f"{path}: cannot read NASRec config: {e}") from e
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
+        if not isinstance(d, dict):
+            raise ValueError(f"{path}: top level must be a JSON object")
+        return cls.from_dict(d, source=path)
+
+
+def _build(cls, d: Any, source: str, prefix: str):
+    """Recursively build dataclass `cls` from dict `d`, checking names and types."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{source}: field {prefix.rstrip('.') or '<root>'} must be an object")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise ValueError(f"{source}: unknown field(s) {[prefix + u for u in unknown]}; "
+                         f"known: {sorted(fields)}")
+    kwargs = {}
+    for name, value in d.items():
+        t = hints[name]
+        where = prefix + name
+        if dataclasses.is_dataclass(t):
+            kwargs[name] = _build(t, value, source, where + ".")
+        else:
+            kwargs[name] = _check(t, value, source, where)
+    return cls(**kwargs)
+
+
+def _check(t, value, source: str, where: str):
+    """Check (and lightly coerce int->float) one scalar/list/dict field value."""
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str),
+          list: lambda v: isinstance(v, list),
+          dict: lambda v: isinstance(v, dict)}[t]
+    if not ok(value):
+        raise ValueError(f"{source}: field {where} must be {t.__name__}, got {value!r}")
+    return float(value) if t is float else value
