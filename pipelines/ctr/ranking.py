@@ -1,0 +1,59 @@
+"""A TFRS ranking model that trains any CTR network (hand-made baseline or searched NASRec subnet).
+
+The network says what is computed (processed batch -> logits [B, 1]); the `tfrs.tasks.Ranking` task
+says how it is scored: binary cross-entropy from logits, with AUC and logloss metrics.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+
+def ranking_task() -> tfrs.tasks.Ranking:
+    """The CTR task: BCE-from-logits loss; `auc` and `logloss` (BinaryCrossentropy) metrics."""
+    return tfrs.tasks.Ranking(
+        loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc", num_thresholds=1000),
+                 tf.keras.metrics.BinaryCrossentropy(from_logits=True, name="logloss")])
+
+
+@tf.keras.utils.register_keras_serializable(package="tfnas_ctr")
+class RankingModel(tfrs.Model):
+    """Wraps a ranking `network` ({"dense","sparse"} -> logits [B, 1]) in a `tfrs.tasks.Ranking` task.
+
+    `compute_loss(features, training)` takes the data set's dicts, which carry "label" f32 [B];
+    calling the model returns logits. `fit`/`evaluate` report `loss`, `auc` and `logloss`.
+    """
+
+    def __init__(self, network: tf.keras.Model, label_key: str = "label", **kwargs):
+        super().__init__(**kwargs)
+        self.network = network
+        self.label_key = label_key
+        self.task = ranking_task()
+
+    def call(self, features, training=None):
+        inputs = {"dense": features["dense"], "sparse": features["sparse"]}
+        return self.network(inputs, training=training)
+
+    def compute_loss(self, features, training=False) -> tf.Tensor:
+        if self.label_key not in features:
+            raise KeyError(f"RankingModel.compute_loss: batch has no {self.label_key!r} "
+                           f"(keys: {sorted(features)})")
+        labels = tf.reshape(tf.cast(features[self.label_key], tf.float32), [-1, 1])
+        logits = self(features, training=training)
+        return self.task(labels=labels, predictions=logits, training=training)
+
+    def predict_proba(self, features) -> tf.Tensor:
+        """Click probabilities [B, 1] for a processed batch."""
+        return tf.sigmoid(self(features, training=False))
+
+    def get_config(self):
+        return {"network": tf.keras.utils.serialize_keras_object(self.network),
+                "label_key": self.label_key, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        network = tf.keras.utils.deserialize_keras_object(config.pop("network"),
+                                                          custom_objects=custom_objects)
+        return cls(network, **config)
