@@ -1,0 +1,287 @@
+"""Parallel, resumable generation of labelled placements: synthesis once per design, many place+route runs.
+
+A placement is done when `OUT/samples/<id>/sample.json` exists (part B's `Sample.save` writes it last), so a re-run
+skips it without calling any tool. A crash, timeout or unparsable output writes `OUT/failures/<id>.json` with the
+reason and the run goes on; those are retried on the next run unless `retry_failed=False`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+import traceback
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipelines.eda import flow, tools
+from pipelines.eda.designs import Design
+
+
+@dataclass(frozen=True)
+class KnobSpace:
+    """Values the per-placement knobs are drawn from (one independent draw per knob and placement)."""
+
+    initial_density: tuple = (None, 0.5, 0.65, 0.8, 0.9)
+    aspect_ratio: tuple = (0.5, 0.75, 1.0, 1.5, 2.0)
+    graywolf_fast: tuple = (0, 0, 5, 10)
+    route_layers_drop: tuple = (0, 0, 1, 2, 3)   # layers removed from the tech's maximum (at least 2 kept)
+    stage2_effort: tuple = (100,)
+
+    def draw(self, rng: random.Random, tech: str) -> flow.Knobs:
+        """One deterministic knob set for `tech` from `rng`."""
+        n_max = len(tools.tech_info(tech).routing_layers)
+        drop = rng.choice(self.route_layers_drop)
+        return flow.Knobs(seed=rng.randrange(1, 2**31 - 1), initial_density=rng.choice(self.initial_density),
+                          aspect_ratio=rng.choice(self.aspect_ratio), graywolf_fast=rng.choice(self.graywolf_fast),
+                          route_layers=max(2, n_max - drop), stage2_effort=rng.choice(self.stage2_effort))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Job:
+    """One placement to make: design, technology, knobs, and its id (= sample directory name)."""
+
+    placement_id: str
+    design: Design
+    tech: str
+    knobs: flow.Knobs
+
+
+def plan(designs: list[Design], placements_per_design: int, seed: int, techs=("osu018",),
+         space: KnobSpace | None = None) -> list[Job]:
+    """Deterministic job list: placement i of a design uses techs[i % len(techs)] and knobs drawn from (seed, design, i)."""
+    space = space or KnobSpace()
+    jobs = []
+    for d in designs:
+        for i in range(placements_per_design):
+            tech = techs[i % len(techs)]
+            rng = random.Random(f"{seed}/{d.name}/{tech}/{i}")
+            jobs.append(Job(f"{d.name}__{tech}__p{i:04d}", d, tech, space.draw(rng, tech)))
+    return jobs
+
+
+def sample_dir(out: Path, pid: str) -> Path:
+    return out / "samples" / pid
+
+
+def is_done(out: Path, pid: str) -> bool:
+    """A placement is done when its sample directory holds both sample.npz and sample.json."""
+    d = sample_dir(out, pid)
+    return (d / "sample.json").is_file() and (d / "sample.npz").is_file()
+
+
+def _default_writer(result: flow.FlowResult, lef_paths: list[str], meta: dict, out_dir: str) -> None:
+    from pipelines.eda.def_maps import make_sample   # part B's rasteriser (imported lazily: numpy-heavy)
+    t0 = time.monotonic()
+    sample = make_sample(result.placed_def, result.routed_def, lef_paths, result.failed_nets_stage1,
+                         result.failed_nets_stage2, result.congestion_path, meta)
+    sample.meta.setdefault("timings_s", {})["parse"] = round(time.monotonic() - t0, 4)
+    sample.save(out_dir)
+
+
+def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, route_timeout: float,
+            keep_defs: bool = False, writer=None) -> dict:
+    """Place, route and rasterise one job; returns a record {id, status, reason, seconds, ...}. Never raises."""
+    out = Path(out)
+    t0 = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix=f"eda_{job.placement_id}_"))
+    rec = {"placement_id": job.placement_id, "design": job.design.name, "tech": job.tech,
+           "knobs": job.knobs.to_dict()}
+    try:
+        res = flow.place_and_route(synth, job.knobs, work, place_timeout, route_timeout)
+        meta = {"placement_id": job.placement_id, "design": job.design.name, "family": job.design.family,
+                "top": synth.top, "technology": job.tech, "n_cells": synth.n_cells, **res.layout,
+                "knobs": job.knobs.to_dict(), "tool_versions": tools.tool_versions(), "timings_s": dict(res.timings_s),
+                "routed": len(res.failed_nets_stage2) == 0, "n_failed_stage1": len(res.failed_nets_stage1),
+                "n_failed_stage2": len(res.failed_nets_stage2), "failed_nets_stage1": res.failed_nets_stage1,
+                "failed_nets_stage2": res.failed_nets_stage2, "flow_version": flow.FLOW_VERSION}
+        dest = sample_dir(out, job.placement_id)
+        try:
+            (writer or _default_writer)(res, [tools.tech_lef(job.tech)], meta, str(dest))
+        except Exception as e:   # the rasteriser could not read the tool output
+            raise flow.FlowError("make_sample", "unparsable", f"{type(e).__name__}: {e}") from e
+        if keep_defs:
+            import gzip
+            for p in (res.placed_def, res.routed_def, res.congestion_path):
+                with open(p, "rb") as fi, gzip.open(dest / (Path(p).name + ".gz"), "wb") as fo:
+                    shutil.copyfileobj(fi, fo)
+        rec.update(status="done", routed=meta["routed"], n_failed_stage1=meta["n_failed_stage1"],
+                   n_failed_stage2=meta["n_failed_stage2"], n_cells=synth.n_cells, timings_s=res.timings_s)
+        fail = out / "failures" / f"{job.placement_id}.json"
+        if fail.exists():
+            fail.unlink()
+    except flow.FlowError as e:
+        rec.update(status="failed", reason=e.reason, stage=e.stage, detail=e.detail[-2000:])
+    except Exception as e:   # a bug or an unexpected tool state: record it, keep the run going
+        rec.update(status="failed", reason="error", stage="python", detail=traceback.format_exc()[-2000:])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    rec["seconds"] = round(time.monotonic() - t0, 3)
+    if rec["status"] == "failed":
+        _write_json(out / "failures" / f"{job.placement_id}.json", rec)
+    return rec
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def _synth_job(design: Design, tech: str, cache: str):
+    try:
+        return flow.synthesize(design, tech, cache), None
+    except flow.FlowError as e:
+        return None, {"reason": "synthesis", "stage": e.stage, "detail": str(e)}
+
+
+@dataclass
+class Summary:
+    """Outcome of one `generate` call."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    records: list = field(default_factory=list)
+    synthesis_errors: dict = field(default_factory=dict)
+
+    @property
+    def placements_per_hour(self) -> float:
+        return 3600.0 * self.done / self.seconds if self.seconds > 0 else 0.0
+
+    def table(self) -> str:
+        """Plain-text summary table (done / skipped / failed by reason / placements per hour)."""
+        rows = [("done", str(self.done)), ("skipped (already done)", str(self.skipped))]
+        rows += [(f"failed: {r}", str(n)) for r, n in sorted(self.failed.items())]
+        routed = sum(1 for r in self.records if r.get("status") == "done" and r.get("routed"))
+        rows += [("  of done: fully routed", str(routed)), ("  of done: with failed nets", str(self.done - routed)),
+                 ("wall time (s)", f"{self.seconds:.1f}"), ("placements / hour", f"{self.placements_per_hour:.0f}")]
+        w = max(len(a) for a, _ in rows)
+        lines = [f"{a:<{w}}  {b:>8}" for a, b in rows]
+        for name, msg in self.synthesis_errors.items():
+            lines.append(f"synthesis error [{name}]: {msg}")
+        return "\n".join(lines)
+
+
+def generate(designs: list[Design], out_dir, placements_per_design: int, seed: int = 0, jobs: int = 2,
+             techs=("osu018",), space: KnobSpace | None = None, place_timeout: float = 300,
+             route_timeout: float = 300, retry_failed: bool = True, keep_defs: bool = False, progress: bool = True,
+             writer=None) -> Summary:
+    """Make `placements_per_design` labelled placements of every design into `out_dir` (resumable, `jobs` processes)."""
+    out = Path(out_dir)
+    space = space or KnobSpace()
+    t0 = time.monotonic()
+    all_jobs = plan(designs, placements_per_design, seed, tuple(techs), space)
+    summary = Summary()
+    _check_manifest(out, seed, techs, space)
+    pending = []
+    for j in all_jobs:
+        if is_done(out, j.placement_id) or (not retry_failed and (out / "failures" / f"{j.placement_id}.json").exists()):
+            summary.skipped += 1
+        else:
+            pending.append(j)
+    if not pending:
+        summary.seconds = time.monotonic() - t0
+        return summary
+    tools.require_tools()
+    out.mkdir(parents=True, exist_ok=True)
+    _write_manifest(out, designs, placements_per_design, seed, techs, space)
+    cache = str(out / "synth")
+    pairs = sorted({(j.design.name, j.tech) for j in pending})
+    by_name = {d.name: d for d in designs}
+    synths, bar = {}, _bar(len(pending), progress)
+    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    try:
+        if pool:
+            futs = {pool.submit(_synth_job, by_name[n], t, cache): (n, t) for n, t in pairs}
+            results = {futs[f]: f.result() for f in futs}
+        else:
+            results = {(n, t): _synth_job(by_name[n], t, cache) for n, t in pairs}
+        runnable = []
+        for j in pending:
+            s, err = results[(j.design.name, j.tech)]
+            if s is None:
+                summary.synthesis_errors[j.design.name] = err["detail"]
+                rec = {"placement_id": j.placement_id, "design": j.design.name, "status": "failed", **err}
+                _write_json(out / "failures" / f"{j.placement_id}.json", rec)
+                _account(summary, rec, bar)
+            else:
+                runnable.append((j, s))
+        args = (str(out), place_timeout, route_timeout, keep_defs, writer)
+        if pool is None:
+            for j, s in runnable:
+                _account(summary, run_job(j, s, *args), bar)
+        else:
+            queue, running = list(runnable), set()
+            while queue or running:      # bounded submission keeps memory flat for large runs
+                while queue and len(running) < 4 * jobs:
+                    j, s = queue.pop(0)
+                    running.add(pool.submit(run_job, j, s, *args))
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    _account(summary, f.result(), bar)
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+        if bar is not None:
+            bar.close()
+    summary.seconds = time.monotonic() - t0
+    _append_log(out, summary)
+    return summary
+
+
+def _account(summary: Summary, rec: dict, bar) -> None:
+    summary.records.append(rec)
+    if rec["status"] == "done":
+        summary.done += 1
+    else:
+        summary.failed[rec.get("reason", "error")] += 1
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(done=summary.done, failed=sum(summary.failed.values()))
+
+
+def _bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc="placements", unit="pl", dynamic_ncols=True)
+
+
+def _check_manifest(out: Path, seed, techs, space) -> None:
+    """Refuse to resume a dataset made with another seed, technology list or knob space."""
+    path = out / "manifest.json"
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text())
+    if old.get("seed") != seed or old.get("techs") != list(techs) or old.get("knob_space") != json.loads(json.dumps(space.to_dict())):
+        raise ValueError(f"{path}: existing dataset was made with seed={old.get('seed')}, techs={old.get('techs')}, "
+                         f"knob space {old.get('knob_space')}; use a new --out directory or the same settings")
+
+
+def _write_manifest(out: Path, designs, n, seed, techs, space) -> None:
+    path = out / "manifest.json"
+    new = {"seed": seed, "placements_per_design": n, "techs": list(techs), "knob_space": space.to_dict(),
+           "designs": {d.name: {"family": d.family, "top": d.top, "source": d.source} for d in designs},
+           "flow_version": flow.FLOW_VERSION}
+    if path.is_file():
+        old = json.loads(path.read_text())
+        new["designs"] = {**old.get("designs", {}), **new["designs"]}
+        new["placements_per_design"] = max(n, old.get("placements_per_design", 0))
+    _write_json(path, new)
+
+
+def _append_log(out: Path, s: Summary) -> None:
+    with open(out / "runs.jsonl", "a") as f:
+        f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "done": s.done, "skipped": s.skipped,
+                            "failed": dict(s.failed), "seconds": round(s.seconds, 2),
+                            "placements_per_hour": round(s.placements_per_hour, 1)}) + "\n")
