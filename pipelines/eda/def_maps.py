@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from pipelines.eda.lef import read_text
 from pipelines.eda.lefdef import Def, Lef, component_rect, is_power_net, read_def, read_lef, transform
 from pipelines.eda.sample import Sample
 
@@ -51,11 +52,16 @@ class TileGrid:
         x1, y1, x2, y2 = rect
         c0, c1 = self._span(x1, x2, self.x0, self.tile_w, self.nx)
         r0, r1 = self._span(y1, y2, self.y0, self.tile_h, self.ny)
-        ex = self.x0 + self.tile_w * np.arange(c0, c1 + 2)
-        ey = self.y0 + self.tile_h * np.arange(r0, r1 + 2)
-        ox = np.clip(np.minimum(x2, ex[1:]) - np.maximum(x1, ex[:-1]), 0, None)
-        oy = np.clip(np.minimum(y2, ey[1:]) - np.maximum(y1, ey[:-1]), 0, None)
-        grid_map[r0:r1 + 1, c0:c1 + 1] += weight * np.outer(oy, ox)
+        ox = [min(x2, self.x0 + (c + 1) * self.tile_w) - max(x1, self.x0 + c * self.tile_w) for c in range(c0, c1 + 1)]
+        oy = [min(y2, self.y0 + (r + 1) * self.tile_h) - max(y1, self.y0 + r * self.tile_h) for r in range(r0, r1 + 1)]
+        if len(ox) * len(oy) > 16:
+            grid_map[r0:r1 + 1, c0:c1 + 1] += weight * np.outer(np.clip(oy, 0, None), np.clip(ox, 0, None))
+            return
+        for r, dy in zip(range(r0, r1 + 1), oy):
+            if dy > 0:
+                for c, dx in zip(range(c0, c1 + 1), ox):
+                    if dx > 0:
+                        grid_map[r, c] += weight * dx * dy
 
     def add_segment(self, grid_map: np.ndarray, p: tuple, q: tuple) -> None:
         """Add the length of segment p-q inside each tile into grid_map [ny, nx]."""
@@ -156,23 +162,22 @@ def is_filler(macro) -> bool:
 def read_congestion(path: str, d: Def, lef: Lef, grid: TileGrid) -> np.ndarray:
     """qrouter `congested` output (`INSTANCE VALUE` lines, `#` comments) -> area-weighted mean value per tile."""
     num, den = np.zeros(grid.shape), np.zeros(grid.shape)
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split("#", 1)[0].split()
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise ValueError(f"{path}:{lineno}: expected 'INSTANCE VALUE', got {line.strip()!r}")
-            comp = d.components.get(parts[0])
-            if comp is None:
-                raise ValueError(f"{path}:{lineno}: instance {parts[0]!r} is not a component of {d.path}")
-            try:
-                value = float(parts[1])
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: expected a number, got {parts[1]!r}") from None
-            rect = component_rect(lef.macros[comp.macro], comp)
-            grid.add_rect(num, rect, value)
-            grid.add_rect(den, rect, 1.0)
+    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise ValueError(f"{path}:{lineno}: expected 'INSTANCE VALUE', got {line.strip()!r}")
+        comp = d.components.get(parts[0])
+        if comp is None:
+            raise ValueError(f"{path}:{lineno}: instance {parts[0]!r} is not a component of {d.path}")
+        try:
+            value = float(parts[1])
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: expected a number, got {parts[1]!r}") from None
+        rect = component_rect(lef.macros[comp.macro], comp)
+        grid.add_rect(num, rect, value)
+        grid.add_rect(den, rect, 1.0)
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
