@@ -273,3 +273,28 @@ def test_truncated_def_and_missing_units(tmp_path):
     nounits.write_text(PLACED_DEF.replace("UNITS DISTANCE MICRONS 100 ;\n", ""))
     with pytest.raises(ParseError, match=r"nounits.def:4: DIEAREA before 'UNITS DISTANCE MICRONS'"):
         read_def(str(nounits))
+
+
+def test_corrupt_lef_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.lef"
+    bad.write_text(LEF.replace("  SIZE 3.0 BY 10.0 ;", "  SIZE 3.0 BY ten ;"))
+    line = LEF.splitlines().index("  SIZE 3.0 BY 10.0 ;") + 1
+    with pytest.raises(ParseError, match=rf"bad.lef:{line}: expected SIZE height of macro NAND, got 'ten'"):
+        read_lef([str(bad)])
+    cut = tmp_path / "cut.lef"
+    cut.write_text(LEF[:LEF.index("END NAND")])
+    with pytest.raises(ParseError, match="unexpected end of file, expected 'END NAND'"):
+        read_lef([str(cut)])
+
+
+@pytest.mark.parametrize("tech,layers", [("osu018", 6), ("osu035", 4), ("osu050", 3)])
+def test_qflow_tech_lefs(tech, layers):
+    import os
+    path = f"/usr/share/qflow/tech/{tech}/{tech}_stdcells.lef"
+    if not os.path.exists(path):
+        pytest.skip(f"qflow tech {tech} not installed")
+    lef = read_lef([path])
+    assert len(lef.routing_layers) == layers
+    assert all(lef.layers[n].pitch and lef.layers[n].direction in ("HORIZONTAL", "VERTICAL") for n in lef.routing_layers)
+    assert lef.sites["core"][0] == "CORE" and len(lef.macros) > 20
+    assert all(m.width > 0 and m.height > 0 for m in lef.macros.values())

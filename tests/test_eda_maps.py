@@ -172,3 +172,23 @@ def test_real_qflow_def(qflow_run, tmp_path):
     assert 0 < s.labels["utilisation_max"].max() < 1 and float(s.labels["routed"]) == 1
     s.save(tmp_path / "real")
     assert Sample.load(tmp_path / "real").meta["maps"]["layers"] == lef.routing_layers
+
+
+def test_tile_grid_conserves_rect_area_and_segment_length():
+    from pipelines.eda.def_maps import TileGrid
+    g = TileGrid(x0=-1.0, y0=2.0, tile_w=3.0, tile_h=3.0, nx=7, ny=5)
+    rng = np.random.default_rng(1)
+    m = np.zeros(g.shape)
+    total = 0.0
+    for _ in range(200):
+        x1, y1 = rng.uniform(-1, 19), rng.uniform(2, 16)
+        w, h = rng.uniform(0, 8), rng.uniform(0, 8)
+        x2, y2 = min(x1 + w, 20.0), min(y1 + h, 17.0)
+        g.add_rect(m, (x1, y1, x2, y2), 2.0)
+        total += 2.0 * (x2 - x1) * (y2 - y1)
+    assert m.sum() == pytest.approx(total)
+    seg = np.zeros(g.shape)
+    g.add_segment(seg, (0.0, 3.0), (12.0, 12.0))          # diagonal, length 15
+    g.add_segment(seg, (5.0, 5.0), (5.0, 14.0))           # on a tile boundary (x = 5)
+    assert seg.sum() == pytest.approx(15.0 + 9.0)
+    assert seg[:, 2].sum() >= 9.0                          # boundary wire goes to the tile on its right
