@@ -298,3 +298,21 @@ def test_qflow_tech_lefs(tech, layers):
     assert all(lef.layers[n].pitch and lef.layers[n].direction in ("HORIZONTAL", "VERTICAL") for n in lef.routing_layers)
     assert lef.sites["core"][0] == "CORE" and len(lef.macros) > 20
     assert all(m.width > 0 and m.height > 0 for m in lef.macros.values())
+
+
+def test_def58_routing_syntax(tmp_path):
+    """Extension values, MASK, RECT patches, VIRTUAL points and oriented vias parse into the same elements."""
+    route = ("+ ROUTED M1 ( 1000 500 0 ) MASK 2 ( 1500 * ) V12 N\n"
+             "    NEW M2 TAPER ( 1500 500 ) ( * 900 30 ) RECT ( -10 -10 10 10 ) VIRTUAL ( 1600 900 ) ( * 1000 )\n"
+             "  + USE SIGNAL + WEIGHT 2 + SOURCE NETLIST")
+    text = PLACED_DEF.replace("- n1 ( u1 Y ) ( u2 A ) ( u2 B ) ;", f"- n1 ( u1 Y ) ( u2 A ) ( u2 B ) {route} ;")
+    text = text.replace("- u1 INV + PLACED ( 1000 0 ) N ;",
+                        "- u1 INV + SOURCE NETLIST + PLACED ( 1000 0 ) N + HALO 1 1 1 1 + PROPERTY p \"q r\" ;")
+    path = tmp_path / "d58.def"
+    path.write_text(text)
+    d = read_def(str(path))
+    a, b = d.nets["n1"].paths
+    assert (a.layer, a.elements) == ("M1", [("pt", 10.0, 5.0), ("pt", 15.0, 5.0), ("via", "V12")])
+    assert (b.layer, b.elements) == ("M2", [("pt", 15.0, 5.0), ("pt", 15.0, 9.0), ("virtual", 16.0, 9.0),
+                                            ("pt", 16.0, 10.0)])
+    assert d.components["u1"].status == "PLACED" and d.components["u1"].x == 10.0

@@ -40,7 +40,7 @@ class Tokens:
 
     def line(self) -> int:
         """Line of the current token (the last line at end of file)."""
-        return self.lines[min(self.i, len(self.lines) - 1)] if self.lines else 0
+        return self.lines[min(self.i, len(self.lines) - 1)] if self.lines else 1
 
     def error(self, message: str) -> ParseError:
         return ParseError(self.path, self.line(), message)

@@ -118,8 +118,11 @@ def _parse_path(t: Tokens, d: Def, net: DefNet, special: bool) -> None:
                 prev = _xy(t, d, f"a VIRTUAL point of net {net.name!r}", prev)
                 path.elements.append(("virtual",) + prev)
             elif tok == "RECT":
-                t.i += 1
-                _xy(t, d, "a RECT offset", (0, 0)), _xy(t, d, "a RECT offset", (0, 0))
+                t.i += 1   # RECT ( dx1 dy1 dx2 dy2 ): a patch at the last point, no wire length
+                t.expect("(", what=f"'(' after RECT in net {net.name!r}")
+                for _ in range(4):
+                    t.number(f"a RECT offset in net {net.name!r}")
+                t.expect(")", what=f"')' closing RECT in net {net.name!r}")
             else:
                 t.i += 1
                 path.elements.append(("via", tok))
