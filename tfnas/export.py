@@ -338,6 +338,42 @@ def describe_export(path) -> dict[str, Any]:
             "outputs": sorted(fn.structured_outputs)}
 
 
+
+_SUBPROCESS_PREDICT = """
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np, tensorflow as tf
+data = np.load(sys.argv[2])
+fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+out = fn(**{k: tf.constant(data[k]) for k in data.files})
+np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+"""
+
+
+def predict_in_subprocess(path, inputs: dict, timeout: float = 600) -> dict:
+    """Load the SavedModel at `path` in a fresh Python process and run `serving_default` on `inputs`.
+
+    inputs: {name: array}; string inputs may be str or bytes arrays.  Proves the export stands alone
+    (no project code, no Python classes needed).  Returns {output name: np.ndarray}.
+    """
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="tfnas-export-check-") as tmp:
+        feed = {}
+        for k, v in inputs.items():
+            v = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+            feed[k] = v.astype(bytes) if v.dtype.kind in ("U", "O") else v
+        np.savez(os.path.join(tmp, "in.npz"), **feed)
+        out_path = os.path.join(tmp, "out.npz")
+        proc = subprocess.run([sys.executable, "-c", _SUBPROCESS_PREDICT, os.fspath(path),
+                               os.path.join(tmp, "in.npz"), out_path],
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"subprocess reload of {path} failed:\n{proc.stderr[-2000:]}")
+        with np.load(out_path) as out:
+            return {k: out[k] for k in out.files}
+
 __all__ = ["existing_versions", "next_version", "serving_input_signature", "export_saved_model",
            "load_exported_spec", "rest_request_to_inputs", "raw_batch_to_inputs", "processed_input_model",
-           "to_tflite", "tflite_predict", "tflite_latency", "describe_export"]
+           "to_tflite", "tflite_predict", "tflite_latency", "describe_export", "predict_in_subprocess"]
