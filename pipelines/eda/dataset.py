@@ -118,6 +118,7 @@ class FeatureStats:
         return cls(channels, mean, np.where(std > 1e-8, std, 1.0), size, n)
 
     def to_dict(self) -> dict:
+        """JSON-ready form (channels, mean, std, size, n_samples)."""
         return {"channels": self.channels, "mean": self.mean, "std": self.std, "size": self.size,
                 "n_samples": self.n_samples}
 
@@ -130,6 +131,7 @@ class FeatureStats:
 
     @classmethod
     def load(cls, path: str) -> "FeatureStats":
+        """Read statistics saved by `save`; errors name the file and missing fields."""
         with open(path) as f:
             doc = json.load(f)
         missing = {"channels", "mean", "std", "size", "n_samples"} - set(doc)

@@ -29,10 +29,12 @@ class TileGrid:
 
     @property
     def shape(self) -> tuple:
+        """(ny, nx), the shape of every 2-D map."""
         return (self.ny, self.nx)
 
     @property
     def tile_area(self) -> float:
+        """Area of one tile, square microns."""
         return self.tile_w * self.tile_h
 
     def edges(self, axis: str) -> np.ndarray:

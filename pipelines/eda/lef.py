@@ -43,19 +43,23 @@ class Tokens:
         return self.lines[min(self.i, len(self.lines) - 1)] if self.lines else 1
 
     def error(self, message: str) -> ParseError:
+        """A ParseError at the current token's line."""
         return ParseError(self.path, self.line(), message)
 
     def peek(self, k: int = 0) -> str | None:
+        """The token k ahead without consuming it (None at end of file)."""
         j = self.i + k
         return self.toks[j] if j < len(self.toks) else None
 
     def next(self, what: str = "a token") -> str:
+        """Consume one token; `what` names the expectation in the end-of-file error."""
         if self.i >= len(self.toks):
             raise self.error(f"unexpected end of file, expected {what}")
         self.i += 1
         return self.toks[self.i - 1]
 
     def expect(self, *values: str, what: str | None = None) -> str:
+        """Consume a token that must be one of `values`."""
         tok = self.next(what or " or ".join(repr(v) for v in values))
         if tok not in values:
             self.i -= 1
@@ -63,6 +67,7 @@ class Tokens:
         return tok
 
     def number(self, what: str = "a number") -> float:
+        """Consume a numeric token."""
         tok = self.next(what)
         try:
             return float(tok)
@@ -84,6 +89,7 @@ class Tokens:
 
 
 def read_text(path: str) -> str:
+    """Whole text of a file, gunzipped when the name ends in .gz."""
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", errors="replace") as f:
         return f.read()
@@ -305,5 +311,6 @@ def read_lef(paths, lef: Lef | None = None) -> Lef:
 
 
 def skip_until(t: Tokens, word: str) -> None:
+    """Skip tokens up to and including `word`."""
     while t.next(repr(word)) != word:
         pass
