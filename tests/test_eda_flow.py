@@ -140,6 +140,14 @@ def test_broken_verilog_names_the_file(tmp_path):
 
 @pytest.mark.eda
 @needs_tools
+def test_relative_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = flow.synthesize(designs.from_spec("mult4"), "osu018", "rel/synth")
+    assert Path(s.blif).is_absolute() and Path(s.blif).is_file() and s.n_cells > 50
+
+
+@pytest.mark.eda
+@needs_tools
 def test_route_timeout_is_a_flow_error(synth_mult8, tmp_path):
     with pytest.raises(flow.FlowError) as e:
         flow.place_and_route(synth_mult8, FAST, tmp_path / "t", route_timeout=0.01)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -128,6 +129,12 @@ def run_tool(cmd, cwd, timeout: float, stage: str, log_path: str | None = None) 
     return time.monotonic() - t0
 
 
+def children_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process's finished child processes (the tools)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _tail(path, n=6) -> str:
     if not path or not Path(path).is_file():
         return ""
@@ -145,7 +152,7 @@ def synthesize(design: Design, tech: str, cache_dir: str | Path, timeout: float 
     """Synthesise `design` for `tech` with qflow (yosys + abc + blifFanout) once; later calls reuse the cache."""
     tools.require_tools(("qflow", "yosys", "tclsh", "qrouter"))
     info = tools.tech_info(tech)
-    d = Path(cache_dir) / f"{design.name}__{tech}"
+    d = Path(cache_dir).resolve() / f"{design.name}__{tech}"   # tools run with cwd=d: no relative paths
     done = d / "synth.json"
     if done.is_file():
         meta = json.loads(done.read_text())
@@ -370,14 +377,17 @@ def layout_facts(placed_def: str, tech: str) -> dict:
 def place_and_route(synth: SynthResult, knobs: Knobs, work: str | Path, place_timeout: float = 300,
                     route_timeout: float = 300) -> FlowResult:
     """Place and route one knob set in `work` (an empty temp dir); raises FlowError on crash/timeout/bad output."""
-    work = Path(work)
+    work = Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     info = tools.tech_info(synth.tech)
     if knobs.route_layers and not 2 <= knobs.route_layers <= len(info.routing_layers):
         raise ValueError(f"route_layers={knobs.route_layers}: {synth.tech} has {len(info.routing_layers)} layers")
+    c0 = children_cpu()
     timings = place(synth, knobs, work, place_timeout)
+    c1 = children_cpu()
     shutil.copy(work / f"{synth.top}.def", work / f"{synth.top}_placed.def")
     timings.update(route(synth, knobs, work, route_timeout))
+    timings.update(cpu_place=c1 - c0, cpu_route=children_cpu() - c1)
     power = tuple(synth.power_nets)
     return FlowResult(
         placed_def=str(work / f"{synth.top}_placed.def"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import shutil
 import tempfile
 import time
@@ -26,10 +27,10 @@ from pipelines.eda.designs import Design
 class KnobSpace:
     """Values the per-placement knobs are drawn from (one independent draw per knob and placement)."""
 
-    initial_density: tuple = (None, 0.5, 0.65, 0.8, 0.9)
+    initial_density: tuple = (None, 0.6, 0.75, 0.9)   # None = no fill (densest); d adds fill = cells·(1/d − 1)
     aspect_ratio: tuple = (0.5, 0.75, 1.0, 1.5, 2.0)
-    graywolf_fast: tuple = (0, 0, 5, 10)
-    route_layers_drop: tuple = (0, 0, 1, 2, 3)   # layers removed from the tech's maximum (at least 2 kept)
+    graywolf_fast: tuple = (0, 5, 10)
+    route_layers_drop: tuple = (0, 1, 2, 3, 4)   # layers removed from the tech's maximum (at least 2 kept)
     stage2_effort: tuple = (100,)
 
     def draw(self, rng: random.Random, tech: str) -> flow.Knobs:
@@ -79,10 +80,11 @@ def is_done(out: Path, pid: str) -> bool:
 
 def _default_writer(result: flow.FlowResult, lef_paths: list[str], meta: dict, out_dir: str) -> None:
     from pipelines.eda.def_maps import make_sample   # part B's rasteriser (imported lazily: numpy-heavy)
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     sample = make_sample(result.placed_def, result.routed_def, lef_paths, result.failed_nets_stage1,
                          result.failed_nets_stage2, result.congestion_path, meta)
-    sample.meta.setdefault("timings_s", {})["parse"] = round(time.monotonic() - t0, 4)
+    sample.meta.setdefault("timings_s", {}).update(parse=round(time.monotonic() - t0, 4),
+                                                   cpu_parse=round(time.process_time() - c0, 4))
     sample.save(out_dir)
 
 
@@ -91,6 +93,7 @@ def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, r
     """Place, route and rasterise one job; returns a record {id, status, reason, seconds, ...}. Never raises."""
     out = Path(out)
     t0 = time.monotonic()
+    cpu0 = _cpu_seconds()
     work = Path(tempfile.mkdtemp(prefix=f"eda_{job.placement_id}_"))
     rec = {"placement_id": job.placement_id, "design": job.design.name, "tech": job.tech,
            "knobs": job.knobs.to_dict()}
@@ -124,9 +127,16 @@ def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, r
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rec["seconds"] = round(time.monotonic() - t0, 3)
+    rec["cpu_s"] = round(_cpu_seconds() - cpu0, 3)
     if rec["status"] == "failed":
         _write_json(out / "failures" / f"{job.placement_id}.json", rec)
     return rec
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process plus its finished children (the EDA tools)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _write_json(path: Path, obj) -> None:
@@ -154,9 +164,24 @@ class Summary:
     records: list = field(default_factory=list)
     synthesis_errors: dict = field(default_factory=dict)
 
+    jobs: int = 1
+
     @property
     def placements_per_hour(self) -> float:
+        """Measured rate: done placements per wall-clock hour (parsing included)."""
         return 3600.0 * self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_s_per_placement(self) -> float:
+        """Mean CPU seconds (tools + parsing) of a done placement; independent of other load on the machine."""
+        cpu = [r["cpu_s"] for r in self.records if r.get("status") == "done" and "cpu_s" in r]
+        return sum(cpu) / len(cpu) if cpu else 0.0
+
+    @property
+    def cpu_bound_placements_per_hour(self) -> float:
+        """Rate `jobs` otherwise idle cores would give: 3600 · jobs / CPU seconds per placement."""
+        c = self.cpu_s_per_placement
+        return 3600.0 * self.jobs / c if c > 0 else 0.0
 
     def table(self) -> str:
         """Plain-text summary table (done / skipped / failed by reason / placements per hour)."""
@@ -164,7 +189,9 @@ class Summary:
         rows += [(f"failed: {r}", str(n)) for r, n in sorted(self.failed.items())]
         routed = sum(1 for r in self.records if r.get("status") == "done" and r.get("routed"))
         rows += [("  of done: fully routed", str(routed)), ("  of done: with failed nets", str(self.done - routed)),
-                 ("wall time (s)", f"{self.seconds:.1f}"), ("placements / hour", f"{self.placements_per_hour:.0f}")]
+                 ("wall time (s)", f"{self.seconds:.1f}"), ("placements / hour", f"{self.placements_per_hour:.0f}"),
+                 ("CPU s / placement", f"{self.cpu_s_per_placement:.2f}"),
+                 (f"placements / hour if {self.jobs} idle cores", f"{self.cpu_bound_placements_per_hour:.0f}")]
         w = max(len(a) for a, _ in rows)
         lines = [f"{a:<{w}}  {b:>8}" for a, b in rows]
         for name, msg in self.synthesis_errors.items():
@@ -181,7 +208,7 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
     space = space or KnobSpace()
     t0 = time.monotonic()
     all_jobs = plan(designs, placements_per_design, seed, tuple(techs), space)
-    summary = Summary()
+    summary = Summary(jobs=jobs)
     _check_manifest(out, seed, techs, space)
     pending = []
     for j in all_jobs:
