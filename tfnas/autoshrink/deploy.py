@@ -1,0 +1,117 @@
+"""ShrinkCNN deployment: final training, SavedModel + TFLite (float32/float16/int8), accuracy and latency.
+
+Uses `tfnas.export` (`to_tflite`, `tflite_predict`, `tflite_latency`); the MobileNetV2 reference point
+goes through exactly the same training budget and measurements.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from tfnas.autoshrink.train import compile_classifier, evaluate_accuracy, image_dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class FinalTraining:
+    """Training of a final model (same budget for ShrinkCNN and the MobileNetV2 reference)."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 4e-3
+    label_smoothing: float = 0.1
+    patience: int = 8
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def train_final(model, data, cfg: FinalTraining, verbose: int = 0) -> dict:
+    """Adam + label smoothing, keep the weights of the best val-accuracy epoch; returns val/test accuracy."""
+    import tensorflow as tf
+    tf.keras.utils.set_random_seed(cfg.seed)
+    compile_classifier(model, cfg.learning_rate, cfg.label_smoothing, data.num_classes)
+    stop = tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience,
+                                            restore_best_weights=True)
+    hist = model.fit(image_dataset(*data.train, cfg.batch_size, shuffle=True, seed=cfg.seed),
+                     validation_data=image_dataset(*data.val, 256), epochs=cfg.epochs, callbacks=[stop],
+                     verbose=verbose)
+    return {"epochs": len(hist.history["loss"]), "val_accuracy": max(hist.history["val_accuracy"]),
+            "test_accuracy": evaluate_accuracy(model, *data.test)}
+
+
+def mobilenet_v2(input_shape, num_classes: int, alpha: float = 0.35):
+    """keras.applications.MobileNetV2 from scratch (weights=None) with a `num_classes` logits head."""
+    import tensorflow as tf
+    base = tf.keras.applications.MobileNetV2(input_shape=tuple(input_shape), alpha=alpha, include_top=False,
+                                             weights=None, pooling="avg")
+    logits = tf.keras.layers.Dense(num_classes, name="logits")(base.output)
+    return tf.keras.Model(base.input, logits, name=f"mobilenet_v2_{alpha:g}")
+
+
+def mobilenet_alpha_for_macs(input_shape, num_classes: int, target_macs: float,
+                             alphas=(0.35, 0.5, 0.75, 1.0)) -> tuple[float, int]:
+    """The MobileNetV2 width multiplier whose MACs are closest (in log scale) to `target_macs`."""
+    import tensorflow as tf
+    from tfnas.metrics import macs_per_example
+    best = None
+    for alpha in alphas:
+        tf.keras.backend.clear_session()
+        macs = macs_per_example(mobilenet_v2(input_shape, num_classes, alpha))
+        gap = abs(np.log(macs) - np.log(target_macs))
+        if best is None or gap < best[2]:
+            best = (alpha, macs, gap)
+    return best[0], best[1]
+
+
+def tflite_accuracy(tflite_bytes: bytes, x: np.ndarray, y: np.ndarray, batch: int = 64) -> float:
+    """Top-1 accuracy of a TFLite classifier on uint8 images (scaled to [0, 1] as in training)."""
+    from tfnas.export import tflite_predict
+    correct = 0
+    for i in range(0, len(x), batch):
+        logits = tflite_predict(tflite_bytes, x[i:i + batch].astype(np.float32) / 255.0)
+        correct += int(np.sum(np.argmax(logits, -1) == y[i:i + batch]))
+    return correct / len(x)
+
+
+def representative_images(data, count: int = 200, seed: int = 0):
+    """A callable yielding `count` single training images (float [0, 1]) for int8 calibration."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(data.x_train), size=min(count, len(data.x_train)), replace=False)
+
+    def gen():
+        for i in idx:
+            yield [data.x_train[i:i + 1].astype(np.float32) / 255.0]
+    return gen
+
+
+def export_and_measure(model, data, out_dir: str, name: str, modes=("float32", "float16", "int8"),
+                       threads=(1, 2), runs: int = 100, save_model: bool = True, measure_macs: bool = True) -> dict:
+    """SavedModel (`out_dir/saved_models/name/1`), one .tflite per mode, accuracy and per-image latency.
+
+    Returns {"keras": {...}, "<mode>": {"bytes", "test_accuracy", "latency_ms": {threads: median}}}.
+    """
+    from tfnas.export import next_version, to_tflite, tflite_latency
+    from tfnas.metrics import count_params, macs_per_example
+    os.makedirs(out_dir, exist_ok=True)
+    report = {"name": name, "params": count_params(model),
+              "macs": macs_per_example(model) if measure_macs else None,
+              "keras": {"test_accuracy": evaluate_accuracy(model, *data.test)}}
+    if save_model:
+        root = os.path.join(out_dir, "saved_models")
+        path = os.path.join(root, name, str(next_version(root, name)))
+        model.save(path, include_optimizer=False)
+        report["saved_model"] = path
+    sample = data.x_test[:1].astype(np.float32) / 255.0
+    for mode in modes:
+        rep = representative_images(data) if mode == "int8" else None
+        blob = to_tflite(model, mode, representative_data=rep)
+        path = os.path.join(out_dir, f"{name}_{mode}.tflite")
+        with open(path, "wb") as f:
+            f.write(blob)
+        report[mode] = {"path": path, "bytes": len(blob), "test_accuracy": tflite_accuracy(blob, *data.test),
+                        "latency_ms": {str(t): tflite_latency(blob, sample, num_threads=t, runs=runs)["median_ms"]
+                                       for t in threads}}
+    return report
