@@ -147,3 +147,29 @@ def test_cli_split_and_resume(dataset, capsys):
     with pytest.raises(ValueError, match="knob space"):
         args.func(args)
     assert "client_1" in capsys.readouterr().out
+
+
+DEFAULT = Path(__file__).resolve().parents[1] / "data" / "eda_default"
+
+
+@pytest.mark.skipif(not (DEFAULT / "manifest.json").is_file(), reason="data/eda_default not present")
+def test_default_dataset_is_complete_and_splits():
+    man = json.loads((DEFAULT / "manifest.json").read_text())
+    recs = splits.index(DEFAULT)
+    assert len(recs) == len(man["designs"]) * man["placements_per_design"]
+    s = splits.split_by_design(recs, seed=0)
+    assert not set(s["train"]["designs"]) & set(s["test"]["designs"])
+    assert len(splits.client_split_by_family(recs, 4)) == 4
+
+
+@pytest.mark.eda
+@needs_tools
+@pytest.mark.skipif(not (DEFAULT / "manifest.json").is_file(), reason="data/eda_default not present")
+def test_default_dataset_regenerates_identically(tmp_path):
+    from pipelines.eda import reproduce
+    man = json.loads((DEFAULT / "manifest.json").read_text())
+    s = generate.generate(designs.resolve(["mult4"]), tmp_path, 1, seed=man["seed"], jobs=1, progress=False)
+    assert s.done == 1
+    pid = "mult4__osu018__p0000"
+    diffs = reproduce.compare_samples(generate.sample_dir(DEFAULT, pid), generate.sample_dir(tmp_path, pid))
+    assert not diffs, "regenerate data/eda_default (see its README) if the rasteriser changed:\n" + "\n".join(diffs)

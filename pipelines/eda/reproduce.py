@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,8 +16,22 @@ import numpy as np
 VOLATILE_META = ("timings_s", "cpu_s", "seconds")
 
 
+_WORKDIR_RX = re.compile(r"(?:/[^\s/:]+)+/(?=[^\s/:]+\.(?:def|lef|txt)\b)")
+
+
+def _normalise(obj):
+    """Drop directories from file paths inside strings (the per-placement temp dir has a random name)."""
+    if isinstance(obj, dict):
+        return {k: _normalise(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_normalise(v) for v in obj]
+    if isinstance(obj, str):
+        return _WORKDIR_RX.sub("", obj)
+    return obj
+
+
 def _strip(meta: dict) -> dict:
-    return {k: v for k, v in meta.items() if k not in VOLATILE_META}
+    return _normalise({k: v for k, v in meta.items() if k not in VOLATILE_META})
 
 
 def compare_samples(a: Path, b: Path) -> list[str]:
