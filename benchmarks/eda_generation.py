@@ -89,6 +89,7 @@ def label_stats(sample_dirs):
 
 
 def main(argv=None) -> int:
+    """Run the size classes, then print rates, per-knob failure shares and label statistics."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 size classes, few placements (a few minutes)")
     ap.add_argument("--jobs", type=int, default=2)

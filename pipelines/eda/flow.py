@@ -73,10 +73,12 @@ class SynthResult:
 
     @property
     def blif(self) -> str:
+        """Synthesised gate netlist (BLIF) in the cache."""
         return str(Path(self.dir) / f"{self.top}.blif")
 
     @property
     def cel(self) -> str:
+        """graywolf cell file made from the netlist by qflow's blif2cel.tcl."""
         return str(Path(self.dir) / f"{self.top}.cel")
 
 

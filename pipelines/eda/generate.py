@@ -42,6 +42,7 @@ class KnobSpace:
                           route_layers=max(2, n_max - drop), stage2_effort=rng.choice(self.stage2_effort))
 
     def to_dict(self) -> dict:
+        """JSON-friendly dict (stored in the dataset manifest)."""
         return asdict(self)
 
 
@@ -69,6 +70,7 @@ def plan(designs: list[Design], placements_per_design: int, seed: int, techs=("o
 
 
 def sample_dir(out: Path, pid: str) -> Path:
+    """Directory of placement `pid`'s sample inside dataset `out`."""
     return out / "samples" / pid
 
 

@@ -65,6 +65,7 @@ def compare_datasets(dir_a, dir_b) -> dict:
 
 
 def main(argv=None) -> int:
+    """CLI: compare two datasets; exit 0 when every common sample is identical."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset_a")
     ap.add_argument("dataset_b")
