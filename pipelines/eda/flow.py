@@ -267,8 +267,11 @@ def place(synth: SynthResult, knobs: Knobs, work: Path, timeout: float) -> dict:
     if not (work / f"{top}.pl1").is_file():
         raise FlowError("graywolf", "missing_output", f"no {top}.pl1; {_tail(log)}")
     t2 = time.monotonic()
-    r = subprocess.run(_tcl("getfillcell.tcl") + [top, info.lef, info.fill_cell], cwd=work, capture_output=True,
-                       text=True, timeout=left(), env=_clean_env())
+    try:
+        r = subprocess.run(_tcl("getfillcell.tcl") + [top, info.lef, info.fill_cell], cwd=work, capture_output=True,
+                           text=True, timeout=left(), env=_clean_env())
+    except subprocess.TimeoutExpired:
+        raise FlowError("getfillcell", "timeout", f"placement exceeded {timeout:g} s") from None
     m = re.search(r"fill=(\S+)", r.stdout)
     fill = m.group(1) if m else info.fill_cell
     layers = [str(knobs.route_layers)] if knobs.route_layers else []
