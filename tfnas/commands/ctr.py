@@ -39,8 +39,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="data directory (tfnas data synth / split output)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    p.add_argument("--optimizer", default="adam", choices=("adam", "adagrad", "sgd"))
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default suits adagrad)")
+    p.add_argument("--optimizer", default="adagrad", choices=("adagrad", "adam", "sgd"),
+                   help="adagrad/sgd update only the embedding rows in the batch; adam is dense")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity")
@@ -74,8 +75,11 @@ def _train(args) -> int:
         hparams = json.loads(args.hparams)
     except json.JSONDecodeError as exc:
         raise ValueError(f"--hparams is not valid JSON: {exc}") from None
-    out = train_run(_config(args, args.model, hparams), args.logdir, resume=args.resume,
-                    verbose=args.verbose)
+    try:
+        out = train_run(_config(args, args.model, hparams), args.logdir, resume=args.resume,
+                        verbose=args.verbose)
+    except FileExistsError as exc:
+        raise RuntimeError(str(exc)) from None
     network, spec, _ = load_run(args.logdir)
     m = evaluate_network(network, spec, args.data)
     print(f"{args.model}: {out['epochs_done']} epochs in {out['seconds']:.1f}s; test logloss "
@@ -87,14 +91,11 @@ def _train(args) -> int:
 
 def bayes_logloss_of(data: str) -> float | None:
     """The Bayes-optimal test logloss a synthetic data directory records (None for real data)."""
-    from pipelines.ctr.dataset import load_info
-    info = load_info(data)
-    value = info.get("bayes_logloss")
-    if isinstance(value, dict):
-        value = value.get("test")
-    if value is None and isinstance(info.get("splits"), dict):
-        value = (info["splits"].get("test") or {}).get("bayes_logloss")
-    return None if value is None else float(value)
+    from pipelines.ctr.synthetic import bayes_logloss
+    try:
+        return bayes_logloss(data, "test")
+    except (FileNotFoundError, KeyError):
+        return None
 
 
 def format_table(rows: list[dict], bayes: float | None) -> str:

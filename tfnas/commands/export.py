@@ -26,7 +26,10 @@ def _export(args) -> int:
     from tfnas.export import describe_export, export_saved_model
 
     network, spec, run = load_run(args.run)
-    path = export_saved_model(network, spec, args.name, version=args.version, root=args.root)
+    try:
+        path = export_saved_model(network, spec, args.name, version=args.version, root=args.root)
+    except FileExistsError as exc:
+        raise RuntimeError(str(exc)) from None
     sig = describe_export(path)
     print(f"exported {run['config']['model']} from {args.run} to {path}")
     print(f"serving_default: {len(sig['inputs'])} raw inputs "

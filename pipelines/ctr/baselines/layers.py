@@ -159,6 +159,15 @@ class CTRNetwork(tf.keras.Model):
     def get_config(self):
         return {"spec": self.spec.to_dict(), "name": self.name, **self.hparams}
 
+    def get_build_config(self):
+        # Input shapes follow from the spec; never record a shape from some earlier (maybe bad) call.
+        return {"from_spec": True}
+
+    def build_from_config(self, config):
+        """Create the variables by calling the network on a one-row zero batch shaped by the spec."""
+        self({"dense": tf.zeros([1, self.spec.num_dense], tf.float32),
+              "sparse": tf.zeros([1, self.spec.num_sparse], tf.int64)})
+
     @classmethod
     def from_config(cls, config, custom_objects=None):
         return cls(**config)
