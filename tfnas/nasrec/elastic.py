@@ -1,0 +1,213 @@
+"""One NASRec supernet block: the largest version of every operator, driven by an in-graph choice row.
+
+Widths use the slice form of `tfnas.supernet.masking` (slice the weights to the chosen width, pad the
+output back to the maximum): outputs have static shapes [B, D] / [B, S + 8, E] with zeros past the
+chosen width, exactly the mask form, while compute follows the chosen sizes.  Inputs are gathered (only
+the chosen earlier outputs and their kernel rows enter the matmul), operators the path leaves out are
+skipped by `tf.cond`, and since every choice is a tensor, a new subnet never retraces.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tfnas.nasrec import ops
+from tfnas.nasrec.space import DENSE_OPS, MERGE_ROWS, SPARSE_OPS, ChoiceLayout
+from tfnas.supernet.masking import layer_norm, pad_to, take, take2
+
+# plain TF code with no tensor-dependent Python control flow: skip autograph (it costs
+# most of the tracing time otherwise)
+_no_autograph = tf.autograph.experimental.do_not_convert
+
+
+def _zeros(batch, *dims):
+    return tf.zeros(tf.stack([batch] + [tf.cast(d, tf.int32) for d in dims]))
+
+
+class ElasticBlock(tf.keras.layers.Layer):
+    """Block `index` (0-based) of the supernet; reads outputs 0..index, returns (dense [B,D], sparse [B,R,E])."""
+
+    def __init__(self, index: int, layout: ChoiceLayout, dense_ops, sparse_ops, n_dense: int, n_sparse: int,
+                 max_dense: int, max_sparse: int, embedding_dim: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        self.index, self.layout = index, layout
+        self.dense_ops, self.sparse_ops = tuple(dense_ops), tuple(sparse_ops)
+        self.n_dense, self.n_sparse = n_dense, n_sparse
+        self.D, self.S, self.E = max_dense, max_sparse, embedding_dim
+        self.R = max_sparse + MERGE_ROWS
+        self.n_in = index + 1
+        # earlier outputs are stacked: dense [B, n, D] (raw input zero-padded to D), sparse [B, n, P, E]
+        # (raw rows and block rows zero-padded to P); kernels reading them are [n * D, .] / [n * P, .]
+        self.P = max(n_sparse, self.R)
+        self.dense_rows = self.n_in * max_dense
+        self.sparse_rows = self.n_in * self.P
+        self.K = ops.dot_rows(max_dense)
+        self.w = {}
+
+    def _add(self, name, shape):
+        seg = name.split("/")[-1]
+        init = "glorot_uniform"
+        if seg.endswith(("gamma", "_g")):
+            init = "ones"
+        elif seg.endswith(("bias", "beta", "_b")) or (seg[0] == "b" and len(seg) == 2):
+            init = "zeros"
+        self.w[name] = self.add_weight(name=name, shape=shape, initializer=init, trainable=True)
+
+    def _add_ln(self, prefix, in_dim, out_dim):
+        self._add(prefix + "kernel", (in_dim, out_dim))
+        for n in ("bias", "gamma", "beta"):
+            self._add(prefix + n, (out_dim,))
+
+    def build(self, input_shape):
+        D, S, E = self.D, self.S, self.E
+        if "fc" in self.dense_ops:
+            self._add_ln("fc/", self.dense_rows, D)
+        if "dot" in self.dense_ops:
+            self._add_ln("dot/d_", self.dense_rows, E)
+            self._add_ln("dot/s_", self.sparse_rows, self.K)
+            self._add_ln("dot/", ops.num_pairs(self.K), D)
+        if "gating" in self.dense_ops:
+            self._add("gating/g_kernel", (D, D))
+            self._add("gating/g_bias", (D,))
+            self._add_ln("gating/", D, D)
+        if "sum" in self.dense_ops:
+            self._add_ln("sum/", D, D)
+        if "efc" in self.sparse_ops:
+            self._add_ln("efc/", self.sparse_rows, S)
+        if "attn" in self.sparse_ops:
+            self._add_ln("attn/", self.sparse_rows, S)
+            for n, shape in ops.attention_weight_shapes(E).items():
+                self._add("attn/" + n, shape)
+        self._add_ln("merge/", D, MERGE_ROWS * E)
+        self._add_ln("fm/", E, D)
+        super().build(input_shape)
+
+    # ------------------------------------------------------------------ helpers
+    def _ln(self, prefix, y, width):
+        return layer_norm(y, take(self.w[prefix + "gamma"], width, 0), take(self.w[prefix + "beta"], width, 0))
+
+    def _gather_in(self, stack, mask, kernel, block_rows, out):
+        """The chosen earlier outputs (mask) concatenated, and the matching kernel rows sliced to `out`."""
+        idx = tf.reshape(tf.where(mask > 0), [-1])
+        x = tf.gather(stack, idx, axis=1)
+        kern = tf.gather(take(tf.reshape(kernel, [self.n_in, block_rows, -1]), out, 2), idx)
+        return x, tf.reshape(kern, tf.stack([-1, tf.cast(out, tf.int32)]))
+
+    def _dense_in(self, c, kernel, out_w):
+        """concat(chosen dense outputs) @ kernel rows of those outputs [:, :out_w]."""
+        x, kern = self._gather_in(c["dense_stack"], c["dense_in"], kernel, self.D, out_w)
+        return tf.matmul(tf.reshape(x, [-1, tf.shape(x)[1] * self.D]), kern)
+
+    def _sparse_in(self, c, kernel, out_rows):
+        """Linear map over the rows of the concatenated chosen sparse outputs: -> [B, E, out_rows]."""
+        x, kern = self._gather_in(c["sparse_stack"], c["sparse_in"], kernel, self.P, out_rows)
+        return tf.einsum("bre,rs->bes", tf.reshape(x, [tf.shape(x)[0], -1, self.E]), kern)
+
+    def _pick(self, c, idx):
+        """(earlier dense output `idx` as [B, D], its width) for a tensor index `idx`."""
+        return tf.gather(c["dense_stack"], idx, axis=1), tf.gather(c["widths"], idx)
+
+    # ------------------------------------------------------------------ operators (outputs unpadded)
+    def _fc(self, c, w):
+        p = "fc/"
+        y = self._dense_in(c, self.w[p + "kernel"], w) + take(self.w[p + "bias"], w, 0)
+        return tf.nn.relu(self._ln(p, y, w))
+
+    def _dot(self, c, w):
+        k = tf.cast(tf.round(tf.sqrt(2.0 * tf.cast(w, tf.float32))), tf.int32)
+        d = self._dense_in(c, self.w["dot/d_kernel"], self.E) + self.w["dot/d_bias"]
+        d = layer_norm(d, self.w["dot/d_gamma"], self.w["dot/d_beta"])
+        s = self._sparse_in(c, self.w["dot/s_kernel"], k) + take(self.w["dot/s_bias"], k, 0)
+        s = tf.transpose(self._ln("dot/s_", s, k), [0, 2, 1])
+        pairs = take(ops.pairwise(d, pad_to(s, self.K, axis=1)), k * (k + 1) // 2)
+        y = tf.matmul(pairs, take2(self.w["dot/kernel"], k * (k + 1) // 2, w)) + take(self.w["dot/bias"], w, 0)
+        return self._ln("dot/", y, w)
+
+    def _gating(self, c, w):
+        (left, wl), (right, wr) = c["left"], c["right"]
+        g = ops.gate(take(left, wl), take(right, wr), take2(self.w["gating/g_kernel"], wl, wr),
+                     take(self.w["gating/g_bias"], wr, 0))
+        y = tf.matmul(g, take2(self.w["gating/kernel"], wr, w)) + take(self.w["gating/bias"], w, 0)
+        return self._ln("gating/", y, w)
+
+    def _sum(self, c, w):
+        (left, wl), (right, wr) = c["left"], c["right"]
+        m = tf.maximum(wl, wr)
+        y = tf.matmul(take(left + right, m), take2(self.w["sum/kernel"], m, w)) + take(self.w["sum/bias"], w, 0)
+        return self._ln("sum/", y, w)
+
+    def _efc(self, c, s):
+        y = self._sparse_in(c, self.w["efc/kernel"], s) + take(self.w["efc/bias"], s, 0)
+        return tf.transpose(tf.nn.relu(self._ln("efc/", y, s)), [0, 2, 1])
+
+    def _attn(self, c, s):
+        y = self._sparse_in(c, self.w["attn/kernel"], s) + take(self.w["attn/bias"], s, 0)
+        rows = tf.transpose(self._ln("attn/", y, s), [0, 2, 1])
+        return ops.transformer(rows, {n: self.w["attn/" + n] for n in ops.ATTN_WEIGHTS})
+
+    # ------------------------------------------------------------------ forward
+    def call(self, dense_stack, widths, sparse_stack, row):
+        return self._block(dense_stack, widths, sparse_stack, row)
+
+    @_no_autograph
+    def _block(self, dense_stack, widths, sparse_stack, row):
+        """dense_stack [B, n, D]: outputs 0..index zero-padded; widths [n] int32: their widths;
+        sparse_stack [B, n, P, E]; row: this block's int32 choice row.  Returns [B, D], [B, S + 8, E]."""
+        L = self.layout
+        n = self.n_in
+        batch = tf.shape(dense_stack)[0]
+        w, s = row[L.dense_width], row[L.sparse_width]
+        c = {"dense_stack": dense_stack, "widths": widths, "sparse_stack": sparse_stack,
+             "dense_in": row[L.dense_in][:n], "sparse_in": row[L.sparse_in][:n]}
+        if any(op in self.dense_ops for op in ("gating", "sum")):
+            c["left"] = self._pick(c, row[L.left])
+            c["right"] = self._pick(c, row[L.right])
+        d_active, s_active = row[L.dense_ops], row[L.sparse_ops]
+        dense_out = self._run_ops(self.dense_ops, DENSE_OPS, d_active, lambda fn: pad_to(fn(c, w), self.D),
+                                  lambda: _zeros(batch, self.D))
+        sparse_out = self._run_ops(self.sparse_ops, SPARSE_OPS, s_active,
+                                   lambda fn: pad_to(fn(c, s), self.S, axis=1),
+                                   lambda: _zeros(batch, self.S, self.E))
+        dense_out = tf.ensure_shape(dense_out, [None, self.D])
+        sparse_out = tf.ensure_shape(sparse_out, [None, self.S, self.E])
+
+        # the two flags are cheap: always computed, multiplied by 0/1 (a 0 gives zero gradients too)
+        y = tf.matmul(take(dense_out, w), take2(self.w["merge/kernel"], w, MERGE_ROWS * self.E))
+        y = layer_norm(y + self.w["merge/bias"], self.w["merge/gamma"], self.w["merge/beta"])
+        merged = tf.reshape(y, [-1, MERGE_ROWS, self.E]) * tf.cast(row[L.merge], tf.float32)
+        f = tf.matmul(ops.fm_term(sparse_out), take2(self.w["fm/kernel"], self.E, w)) + take(self.w["fm/bias"], w, 0)
+        dense_out = dense_out + pad_to(self._ln("fm/", f, w), self.D) * tf.cast(row[L.fm], tf.float32)
+        sparse_block = tf.concat([sparse_out, merged], axis=1)
+        return tf.ensure_shape(dense_out, [None, self.D]), sparse_block
+
+    def _run_ops(self, names, order, active, run, zeros):
+        """Sum of the active operators' outputs; with several candidates each runs under a tf.cond, so
+        an operator the path leaves out costs nothing (the only control flow in the supernet)."""
+        total = None
+        for op in names:
+            fn = getattr(self, "_" + op)
+            out = run(fn) if len(names) == 1 else tf.cond(active[order.index(op)] > 0, lambda fn=fn: run(fn), zeros)
+            total = out if total is None else total + out
+        return total
+
+
+class ElasticHead(tf.keras.layers.Layer):
+    """Logit from the last block: dense[:, :w] @ kernel[:w] + flatten(sparse) @ kernel[D:] + bias."""
+
+    def __init__(self, max_dense: int, rows: int, embedding_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.D, self.rows, self.E = max_dense, rows, embedding_dim
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(self.D + self.rows * self.E, 1),
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(1,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, dense, width, sparse):
+        return self._head(dense, width, sparse)
+
+    @_no_autograph
+    def _head(self, dense, width, sparse):
+        flat = tf.reshape(sparse, [-1, self.rows * self.E])
+        return (tf.matmul(take(dense, width), take2(self.kernel, width, 1))
+                + tf.matmul(flat, self.kernel[self.D:]) + self.bias)
