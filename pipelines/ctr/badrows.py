@@ -5,6 +5,8 @@ names file, line and field, or (policy "skip") is dropped and counted here.
 """
 from __future__ import annotations
 
+import contextlib
+import re
 import threading
 from collections import Counter
 
@@ -73,3 +75,26 @@ class BadRowReport:
 
     def __repr__(self) -> str:
         return f"BadRowReport({dict(self.counts)})"
+
+
+def bad_row_message(exc: BaseException) -> str | None:
+    """The BadRowError text inside a TensorFlow error raised while iterating a reader, or None."""
+    if isinstance(exc, BadRowError):
+        return str(exc)
+    m = re.search(r"BadRowError: (.+)", str(exc))
+    return m.group(1).strip() if m else None
+
+
+@contextlib.contextmanager
+def clear_errors():
+    """Re-raise a bad row surfacing from tf.data (as a TF InvalidArgumentError) as a plain BadRowError,
+    e.g. `with clear_errors(): model.fit(ds)`."""
+    try:
+        yield
+    except BadRowError:
+        raise
+    except Exception as exc:  # TF wraps py_function errors in its own types
+        msg = bad_row_message(exc)
+        if msg is None:
+            raise
+        raise BadRowError(msg) from None

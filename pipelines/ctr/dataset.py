@@ -17,7 +17,7 @@ from pipelines.ctr import avazu, criteo, kdd12
 from pipelines.ctr.badrows import BadRowReport, check_policy
 from pipelines.ctr.delimited import line_dataset
 from pipelines.ctr.features import CTRPreprocessor
-from pipelines.ctr.schema import FeatureSpec
+from pipelines.ctr.schema import FeatureSpec, save_spec  # noqa: F401 (re-exported)
 
 FORMATS = ("criteo", "avazu", "kdd12", "table")
 SPLITS = ("train", "valid", "test")
@@ -50,18 +50,6 @@ def load_info(data_dir) -> dict:
         return {}
     with open(path) as f:
         return json.load(f)
-
-
-def save_spec(data_dir, spec: FeatureSpec, info: dict | None = None) -> None:
-    """Write `spec.json` and, if given, `dataset.json` into `data_dir`."""
-    data_dir = os.fspath(data_dir)
-    os.makedirs(data_dir, exist_ok=True)
-    with open(os.path.join(data_dir, "spec.json"), "w") as f:
-        f.write(spec.to_json() + "\n")
-    if info is not None:
-        with open(os.path.join(data_dir, "dataset.json"), "w") as f:
-            json.dump(info, f, indent=1)
-            f.write("\n")
 
 
 def split_paths(data_dir) -> dict[str, list[str]]:

@@ -177,10 +177,10 @@ def line_dataset(paths: Sequence[str], fmt: LineFormat, batch_size: int, *, shuf
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     skip = 1 if fmt.header else 0
     lines = files.flat_map(lambda p: tf.data.TextLineDataset(p, buffer_size=1 << 20).skip(skip))
+    if shuffle:  # before repeat, so epochs stay whole
+        lines = lines.shuffle(max(16 * batch_size, 10_000), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         lines = lines.repeat()
-    if shuffle:
-        lines = lines.shuffle(max(16 * batch_size, 10_000), seed=seed, reshuffle_each_iteration=True)
 
     def parse_all(batch_lines):
         raw = parse(batch_lines)

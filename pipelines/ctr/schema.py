@@ -83,3 +83,16 @@ def check_names(names: Sequence[str], what: str) -> None:
         if n in seen:
             raise ValueError(f"duplicate {what} feature name {n!r}")
         seen.add(n)
+
+
+def save_spec(data_dir, spec: FeatureSpec, info: dict | None = None) -> None:
+    """Write `data_dir/spec.json` (and `dataset.json` with format, row counts, ... when `info` is given)."""
+    import os
+    data_dir = os.fspath(data_dir)
+    os.makedirs(data_dir, exist_ok=True)
+    with open(os.path.join(data_dir, "spec.json"), "w") as f:
+        f.write(spec.to_json() + "\n")
+    if info is not None:
+        with open(os.path.join(data_dir, "dataset.json"), "w") as f:
+            json.dump(info, f, indent=1)
+            f.write("\n")

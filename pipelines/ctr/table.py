@@ -1,0 +1,297 @@
+"""Reader for a user's own click table (CSV, TSV or Parquet) with a declared schema, so any click log runs
+through every model here.
+
+The schema names a label column (number; > 0 means click), dense columns (numbers, empty = missing) and
+categorical columns (strings or ids).  A multi-valued column (e.g. "tags" = "a|b|c") maps onto the processed
+contract as `slots` fixed sparse fields `tags_1..tags_k`: the first k tokens in order (sorted first if
+`sort` is set, so order does not matter), missing slots are "" (bucket 0), extra tokens are dropped.
+Files stream in chunks through pandas (CSV/TSV) or pyarrow (Parquet); memory is flat in file size.
+Bad rows: a non-numeric label/dense value or a row with too many fields is an error naming file, line and
+field (or skipped and counted); a CSV row with too few fields is read with the missing trailing values
+empty (pandas pads them), and line numbers assume no quoted newlines.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import warnings
+from typing import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines.ctr.badrows import BadRowError, BadRowReport, check_policy
+from pipelines.ctr.schema import FeatureSpec, check_names
+
+_NUMBER = re.compile(r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*")
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiValued:
+    """A column holding up to `slots` values separated by `sep`."""
+
+    name: str
+    sep: str = "|"
+    slots: int = 3
+    sort: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSchema:
+    """Declared layout of a user's click table."""
+
+    label: str
+    dense: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    multi_valued: tuple[MultiValued, ...] = ()
+    file_format: str = "auto"          # "csv" | "tsv" | "parquet" | "auto" (from the file extension)
+    delimiter: str = ","
+    vocab_sizes: dict = dataclasses.field(default_factory=dict)  # per sparse field; others get the default
+    default_vocab_size: int = 100_000
+
+    def __post_init__(self):
+        object.__setattr__(self, "dense", tuple(self.dense))
+        object.__setattr__(self, "categorical", tuple(self.categorical))
+        object.__setattr__(self, "multi_valued", tuple(
+            m if isinstance(m, MultiValued) else MultiValued(**m) for m in self.multi_valued))
+        if self.file_format == "tsv":
+            object.__setattr__(self, "delimiter", "\t")
+        check_names([self.label, *self.dense, *self.categorical, *(m.name for m in self.multi_valued)], "table")
+        if self.file_format not in ("csv", "tsv", "parquet", "auto"):
+            raise ValueError(f"file_format must be csv, tsv, parquet or auto, got {self.file_format!r}")
+
+    @property
+    def sparse_names(self) -> tuple[str, ...]:
+        return self.categorical + tuple(f"{m.name}_{i + 1}" for m in self.multi_valued for i in range(m.slots))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Columns read from the file."""
+        return (self.label, *self.dense, *self.categorical, *(m.name for m in self.multi_valued))
+
+    def spec(self) -> FeatureSpec:
+        """The FeatureSpec this table produces."""
+        names = self.sparse_names
+        return FeatureSpec(self.dense, names,
+                           tuple(int(self.vocab_sizes.get(n, self.default_vocab_size)) for n in names),
+                           label_name=self.label)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["multi_valued"] = [dataclasses.asdict(m) for m in self.multi_valued]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TableSchema":
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"table schema: unknown keys {sorted(unknown)}")
+        if "label" not in d:
+            raise ValueError("table schema: 'label' column is required")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str) -> "TableSchema":
+        """Read a schema JSON file."""
+        with open(path) as f:
+            try:
+                return cls.from_dict(json.load(f))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from e
+
+    @classmethod
+    def from_flags(cls, label: str, dense: str = "", categorical: str = "", multi: str = "",
+                   delimiter: str = ",", vocab_size: int = 100_000) -> "TableSchema":
+        """From CLI flags: comma lists of columns; multi as `name:sep:slots` items joined by commas."""
+        def split(text: str) -> tuple[str, ...]:
+            return tuple(x.strip() for x in text.split(",") if x.strip())
+
+        mv = []
+        for item in split(multi):
+            name, sep, slots = item.split(":")
+            mv.append(MultiValued(name, sep, int(slots)))
+        return cls(label, split(dense), split(categorical), tuple(mv), delimiter=delimiter,
+                   default_vocab_size=vocab_size)
+
+    def format_of(self, path: str) -> str:
+        if self.file_format != "auto":
+            return self.file_format
+        ext = os.path.splitext(path)[1].lower()
+        return {".parquet": "parquet", ".pq": "parquet", ".tsv": "tsv"}.get(ext, "csv")
+
+
+def _check_columns(path: str, schema: TableSchema) -> None:
+    """Fail early, naming the file, if a declared column is not in the file."""
+    if schema.format_of(path) == "parquet":
+        import pyarrow.parquet as pq
+        names = pq.ParquetFile(path).schema_arrow.names
+        where = path
+    else:
+        sep = "\t" if schema.format_of(path) == "tsv" else schema.delimiter
+        with open(path, "r", encoding="utf-8", errors="replace") as f:
+            names = f.readline().rstrip("\r\n").split(sep)
+        where = f"{path}:1"
+    missing = [c for c in schema.columns if c not in names]
+    if missing:
+        raise ValueError(f"{where}: columns {missing} not in header {names}")
+
+
+def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
+            report: BadRowReport) -> Iterator[tuple[object, int]]:
+    """(pandas DataFrame of str columns, first data line number) per chunk of a file."""
+    import pandas as pd
+    fmt = schema.format_of(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+        pf = pq.ParquetFile(path)
+        missing = [c for c in schema.columns if c not in pf.schema_arrow.names]
+        if missing:
+            raise ValueError(f"{path}: columns {missing} not in table (has {pf.schema_arrow.names})")
+        row = 1
+        for rb in pf.iter_batches(batch_size=chunk_rows, columns=list(schema.columns)):
+            df = rb.to_pandas().astype(object).where(lambda d: d.notna(), "").astype(str)
+            yield df, row
+            row += len(df)
+        return
+    sep = "\t" if fmt == "tsv" else schema.delimiter
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        header = f.readline().rstrip("\r\n").split(sep)
+    missing = [c for c in schema.columns if c not in header]
+    if missing:
+        raise ValueError(f"{path}:1: columns {missing} not in header {header}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, chunksize=chunk_rows,
+                             skip_blank_lines=False, on_bad_lines="warn" if bad_rows == "skip" else "error", engine="c")
+        line = 2
+        try:
+            for df in reader:
+                for w in caught:
+                    for m in re.finditer(r"Skipping line (\d+)", str(w.message)):
+                        report.add("field_count", 1, f"field_count: {path}:{m.group(1)}")
+                caught.clear()
+                yield df, line
+                line += len(df)
+        except pd.errors.ParserError as e:
+            m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+            if not m:
+                raise BadRowError(f"{path}: {e}") from e
+            bad_line = int(m.group(2))
+            if bad_line > line:  # rows of this chunk before the bad line may hold an earlier error
+                head = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                                   skiprows=range(1, line - 1), nrows=bad_line - line)
+                yield head, line
+            raise BadRowError(f"{path}:{bad_line}: expected {m.group(1)} fields, found {m.group(3)}") from e
+        for w in caught:
+            for m in re.finditer(r"Skipping line (\d+)", str(w.message)):
+                report.add("field_count", 1, f"field_count: {path}:{m.group(1)}")
+
+
+def _numbers(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(float values with NaN for "", ok mask) for a column of strings."""
+    ok = np.array([s == "" or bool(_NUMBER.fullmatch(s)) for s in col], bool)
+    vals = np.array([float(s) if (s != "" and k) else np.nan for s, k in zip(col, ok)], np.float32)
+    return vals, ok
+
+
+def _multi(col: np.ndarray, mv: MultiValued) -> np.ndarray:
+    out = np.full((len(col), mv.slots), "", dtype=object)
+    for i, s in enumerate(col):
+        toks = [t for t in s.split(mv.sep) if t] if s else []
+        if mv.sort:
+            toks.sort()
+        for k, t in enumerate(toks[:mv.slots]):
+            out[i, k] = t
+    return out
+
+
+def _decode(df, start: int, path: str, schema: TableSchema, bad_rows: str, report: BadRowReport):
+    """Validate and decode one chunk: (label [n], dense [n, d], categorical [n, s]) numpy arrays."""
+    short = df[list(schema.columns)].isna().any(axis=1).values  # Parquet nulls in the label etc. only
+    df = df.fillna("")
+    label, label_ok = _numbers(df[schema.label].values)
+    label_ok &= (df[schema.label].values != "") & (np.nan_to_num(label, nan=-1) >= 0)
+    dense_cols, bad_dense = [], np.zeros(len(df), bool)
+    first_bad_dense = {}
+    for c in schema.dense:
+        vals, ok = _numbers(df[c].values)
+        dense_cols.append(vals)
+        for i in np.flatnonzero(~ok & ~bad_dense):
+            first_bad_dense[i] = c
+        bad_dense |= ~ok
+    good = ~short & label_ok & ~bad_dense
+    if not good.all():
+        i = int(np.flatnonzero(~good)[0])
+        if bad_rows == "error":
+            if short[i]:
+                raise BadRowError(f"{path}:{start + i}: too few fields (expected columns {list(schema.columns)})")
+            if not label_ok[i]:
+                raise BadRowError(f"{path}:{start + i}: field {schema.label}: "
+                                  f"{df[schema.label].values[i]!r} is not a non-negative number")
+            c = first_bad_dense[i]
+            raise BadRowError(f"{path}:{start + i}: field {c}: {df[c].values[i]!r} is not a number")
+        report.add("field_count", int(short.sum()))
+        report.add("bad_label", int((~short & ~label_ok).sum()))
+        report.add("not_a_number", int((~short & label_ok & bad_dense).sum()))
+    label = (label[good] > 0).astype(np.float32)
+    n = int(good.sum())
+    dense = np.stack(dense_cols, 1)[good] if dense_cols else np.zeros((n, 0), np.float32)
+    parts = [df[c].values[good].astype(object)[:, None] for c in schema.categorical]
+    parts += [_multi(df[m.name].values[good], m) for m in schema.multi_valued]
+    cats = np.concatenate(parts, 1) if parts else np.zeros((n, 0), object)
+    return label, dense, cats
+
+
+def table_dataset(paths: Sequence[str], schema: TableSchema, spec: FeatureSpec, batch_size: int, *,
+                  shuffle: bool = False, repeat: bool = False, bad_rows: str = "error",
+                  report: BadRowReport | None = None, seed: int = 0, preprocess=None) -> tf.data.Dataset:
+    """Stream raw (or, with `preprocess`, processed) batches from table files."""
+    check_policy(bad_rows)
+    report = report if report is not None else BadRowReport()
+    if spec.num_dense != len(schema.dense) or spec.num_sparse != len(schema.sparse_names):
+        raise ValueError(f"spec ({spec.num_dense} dense, {spec.num_sparse} sparse) does not match the table "
+                         f"schema ({len(schema.dense)} dense, {len(schema.sparse_names)} sparse)")
+    paths = [os.fspath(p) for p in paths]
+    for p in paths:
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"{p}: no such file")
+        if os.path.getsize(p):
+            _check_columns(p, schema)
+    chunk_rows = max(16 * batch_size, 4096)
+    epoch = [0]
+
+    def gen():
+        rng = np.random.default_rng([seed, epoch[0]])
+        epoch[0] += 1
+        order = rng.permutation(len(paths)) if shuffle else range(len(paths))
+        buf = None
+        for k in order:
+            path = paths[k]
+            if os.path.getsize(path) == 0:
+                if bad_rows == "error":
+                    raise BadRowError(f"{path}: file is empty")
+                report.add("empty_file", 1, f"empty_file: {path}")
+                continue
+            for df, start in _chunks(path, schema, chunk_rows, bad_rows, report):
+                part = _decode(df, start, path, schema, bad_rows, report)
+                if shuffle:
+                    perm = rng.permutation(len(part[0]))
+                    part = tuple(a[perm] for a in part)
+                buf = part if buf is None else tuple(np.concatenate([a, b]) for a, b in zip(buf, part))
+                while len(buf[0]) >= batch_size:
+                    yield tuple(a[:batch_size] for a in buf)
+                    buf = tuple(a[batch_size:] for a in buf)
+        if buf is not None and len(buf[0]):
+            yield buf
+
+    sig = (tf.TensorSpec([None], tf.float32), tf.TensorSpec([None, spec.num_dense], tf.float32),
+           tf.TensorSpec([None, spec.num_sparse], tf.string))
+    ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.map(lambda y, d, c: {"label": y, "dense": d, "categorical": c})
+    if preprocess is not None:
+        ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,90 @@
+"""The streaming split: 8:1:1 per label class, deterministic in the seed, lines preserved, CLI works."""
+import collections
+import os
+
+import numpy as np
+import pytest
+
+from pipelines.ctr.split import StratifiedAssigner, parse_ratios, split_files
+
+
+def make_input(path, n=2000, ctr=0.25, seed=1):
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < ctr).astype(int)
+    with open(path, "w") as f:
+        for i, y in enumerate(labels):
+            f.write(f"{y}\t{i}\t\t3\t" + "\t".join(f"{(i * 7 + j) % 13:08x}" for j in range(3)) + "\n")
+    return labels
+
+
+def read_lines(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def test_assigner_exact_ratios_streaming():
+    labels = np.random.default_rng(0).random(10_007) < 0.2
+    whole = StratifiedAssigner((8, 1, 1), seed=5).assign(labels)
+    streamed = StratifiedAssigner((8, 1, 1), seed=5)
+    parts = np.concatenate([streamed.assign(labels[i:i + 333]) for i in range(0, len(labels), 333)])
+    np.testing.assert_array_equal(whole, parts)  # chunking does not change the assignment
+    for cls in (0, 1):
+        counts = np.bincount(whole[labels == cls], minlength=3)
+        n = (labels == cls).sum()
+        for s, r in enumerate((0.8, 0.1, 0.1)):
+            assert abs(counts[s] - r * n) <= 8 * r + 1
+    assert not np.array_equal(whole, StratifiedAssigner((8, 1, 1), seed=6).assign(labels))
+
+
+def test_parse_ratios():
+    assert parse_ratios("8:1:1") == (8, 1, 1)
+    with pytest.raises(ValueError, match="3 non-negative integers"):
+        parse_ratios("8:2")
+
+
+def test_split_files_stratified_and_deterministic(tmp_path):
+    src = tmp_path / "data.txt"
+    labels = make_input(src)
+    out1 = split_files([str(src)], str(tmp_path / "a"), "criteo", seed=3)
+    out2 = split_files([str(src)], str(tmp_path / "b"), "criteo", seed=3)
+    out3 = split_files([str(src)], str(tmp_path / "c"), "criteo", seed=4)
+    assert out1 == out2
+    for s in ("train", "valid", "test"):
+        assert read_lines(tmp_path / "a" / f"{s}.txt") == read_lines(tmp_path / "b" / f"{s}.txt")
+    assert read_lines(tmp_path / "a" / "valid.txt") != read_lines(tmp_path / "c" / "valid.txt")
+    n, pos = len(labels), int(labels.sum())
+    for s, r in zip(("train", "valid", "test"), (0.8, 0.1, 0.1)):
+        assert abs(out1["rows"][s] - r * n) <= 2
+        assert abs(out1["positives"][s] - r * pos) <= 1
+    every = sum((read_lines(tmp_path / "a" / f"{s}.txt") for s in ("train", "valid", "test")), [])
+    assert collections.Counter(every) == collections.Counter(read_lines(src))
+
+
+def test_split_bad_label_names_line(tmp_path):
+    src = tmp_path / "data.txt"
+    src.write_text("0\t1\tab\n1\t2\tcd\nx\t3\tef\n")
+    with pytest.raises(ValueError, match=r"data\.txt:3: field label: 'x' is not a number"):
+        split_files([str(src)], str(tmp_path / "o"), "criteo")
+
+
+def test_split_avazu_keeps_header(tmp_path):
+    from pipelines.ctr.avazu import COLUMNS
+    src = tmp_path / "train.csv"
+    rows = [",".join(COLUMNS)] + [",".join([str(i), "1" if i % 4 == 0 else "0"] + ["a"] * 22)
+                                  for i in range(100)]
+    src.write_text("\n".join(rows) + "\n")
+    out = split_files([str(src)], str(tmp_path / "o"), "avazu", seed=0)
+    assert sum(out["rows"].values()) == 100 and sum(out["positives"].values()) == 25
+    for s in ("train", "valid", "test"):
+        assert read_lines(tmp_path / "o" / f"{s}.csv")[0] == rows[0]
+
+
+def test_cli_split(tmp_path):
+    from tfnas.cli import main
+    from pipelines.ctr.dataset import load_info, load_spec, split_paths
+    src = tmp_path / "data.txt"
+    make_input(src, n=300)
+    assert main(["data", "split", str(src), "--out", str(tmp_path / "o"), "--seed", "0", "--no-progress"]) == 0
+    assert abs(load_info(tmp_path / "o")["rows"]["train"] - 240) <= 2
+    assert load_spec(tmp_path / "o").num_sparse == 26
+    assert [os.path.basename(p) for p in split_paths(tmp_path / "o")["test"]] == ["test.txt"]

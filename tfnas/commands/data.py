@@ -1,0 +1,132 @@
+"""`tfnas data synth|split|inspect`: make the embedded synthetic CTR data, split click logs 8:1:1, inspect files."""
+from __future__ import annotations
+
+import argparse
+import json
+
+FORMATS = ("criteo", "avazu", "kdd12", "table")
+
+
+def register(subparsers) -> None:
+    """Add the `data` command group."""
+    p = subparsers.add_parser("data", help="CTR data: synthetic generator, stratified split, inspection")
+    sub = p.add_subparsers(dest="data_command", metavar="{synth,split,inspect}")
+    sub.required = True
+
+    s = sub.add_parser("synth", help="write Criteo-format data from a planted click model (+ Bayes logloss)",
+                       description="Deterministic in (--rows, --seed): the project's default CTR data.")
+    s.add_argument("--out", default="data/generated/ctr_default", help="output directory")
+    s.add_argument("--rows", type=int, default=200_000, help="total rows over train/valid/test")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--ratios", default="8:1:1", help="train:valid:test")
+    s.add_argument("--base-ctr", type=float, default=None, help="target click rate (default 0.22)")
+    for name in ("first_order", "pairwise", "triple", "dense"):
+        s.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
+                       help=f"std of the {name.replace('_', '-')} logit effects (strength)")
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=_synth)
+
+    sp = sub.add_parser("split", help="seeded, streaming, label-stratified train/valid/test split")
+    sp.add_argument("input", nargs="+", help="input file(s), read in order")
+    sp.add_argument("--out", required=True, help="output directory")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--format", choices=FORMATS, default="criteo")
+    sp.add_argument("--ratios", default="8:1:1", help="train:valid:test")
+    _table_flags(sp)
+    sp.add_argument("--no-progress", action="store_true")
+    sp.set_defaults(func=_split)
+
+    i = sub.add_parser("inspect", help="rows, CTR, missing rate and approx. distinct values per field")
+    i.add_argument("path", nargs="+", help="file(s), or one data directory (its train split)")
+    i.add_argument("--format", choices=FORMATS, default=None, help="default: from dataset.json, else criteo")
+    i.add_argument("--max-rows", type=int, default=None, help="stop after this many rows")
+    i.add_argument("--head", type=int, default=5, help="first rows to show")
+    i.add_argument("--bad-rows", choices=("error", "skip"), default="error")
+    i.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _table_flags(i)
+    i.set_defaults(func=_inspect)
+
+
+def _table_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("table format (your own CSV/TSV/Parquet)")
+    g.add_argument("--schema", default=None, help="table schema JSON (see pipelines/ctr/table.py)")
+    g.add_argument("--label", default=None, help="label column (instead of --schema)")
+    g.add_argument("--dense", default="", help="comma list of dense columns")
+    g.add_argument("--categorical", default="", help="comma list of categorical columns")
+    g.add_argument("--multi", default="", help="multi-valued columns as name:sep:slots, comma separated")
+    g.add_argument("--delimiter", default=",", help="CSV delimiter (TSV: use a .tsv file or '\\t')")
+
+
+def _table_schema(args):
+    if args.format != "table":
+        return None
+    from pipelines.ctr.table import TableSchema
+    if args.schema:
+        return TableSchema.load(args.schema)
+    if not args.label:
+        raise ValueError("--format table needs --schema FILE or --label (with --dense/--categorical)")
+    delim = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+    return TableSchema.from_flags(args.label, args.dense, args.categorical, args.multi, delimiter=delim)
+
+
+def _synth(args) -> int:
+    import dataclasses
+
+    from pipelines.ctr.split import parse_ratios
+    from pipelines.ctr.synthetic import ClickModelConfig, write_synthetic
+    overrides = {k: getattr(args, k) for k in ("first_order", "pairwise", "triple", "dense")
+                 if getattr(args, k) is not None}
+    if args.base_ctr is not None:
+        overrides["base_ctr"] = args.base_ctr
+    config = dataclasses.replace(ClickModelConfig(), **overrides)
+    bayes = write_synthetic(args.out, args.rows, args.seed, config, parse_ratios(args.ratios),
+                            progress=not args.no_progress)
+    print(f"wrote {args.out}: Criteo format, spec.json, dataset.json, bayes.json")
+    print(f"{'split':<7}{'rows':>9}{'ctr':>8}{'bayes_ll':>10}{'true_p_ll':>11}{'base_ll':>9}")
+    for split, b in bayes.items():
+        print(f"{split:<7}{b['rows']:>9}{b['ctr']:>8.4f}{b['bayes_logloss']:>10.4f}"
+              f"{b['true_p_logloss']:>11.4f}{b['base_rate_logloss']:>9.4f}")
+    return 0
+
+
+def _split(args) -> int:
+    from pipelines.ctr.schema import save_spec
+    from pipelines.ctr.split import split_files
+    schema = _table_schema(args)
+    out = split_files(args.input, args.out, args.format, args.seed, args.ratios, table_schema=schema,
+                      progress=not args.no_progress)
+    if schema is not None:
+        spec = schema.spec()
+    else:
+        from pipelines.ctr.dataset import default_spec
+        spec = default_spec(args.format)
+    info = {"format": args.format, "source": list(args.input), **out}
+    if schema is not None:
+        info["table_schema"] = schema.to_dict()
+    save_spec(args.out, spec, info)
+    print(json.dumps({"out": args.out, **out}))
+    return 0
+
+
+def _inspect(args) -> int:
+    import os
+
+    from pipelines.ctr.badrows import clear_errors
+    from pipelines.ctr.dataset import default_spec, load_info, load_spec, split_paths
+    from pipelines.ctr.stats import format_report, inspect_files
+    paths, spec, fmt = list(args.path), None, args.format
+    if len(paths) == 1 and os.path.isdir(paths[0]):
+        data_dir = paths[0]
+        fmt = fmt or load_info(data_dir).get("format", "criteo")
+        spec = load_spec(data_dir)
+        paths = split_paths(data_dir)["train"]
+    fmt = fmt or "criteo"
+    args.format = fmt
+    schema = _table_schema(args)
+    if spec is None:
+        spec = schema.spec() if schema is not None else default_spec(fmt)
+    with clear_errors():
+        stats = inspect_files(paths, fmt, spec, max_rows=args.max_rows, head=args.head,
+                              bad_rows=args.bad_rows, table_schema=schema)
+    print(json.dumps(stats, indent=1) if args.json else format_report(stats))
+    return 0
