@@ -1,6 +1,6 @@
 """One JSON config per NASRec run: every setting of the four stages, with the reference defaults.
 
-Defaults follow facebookresearch/NasRec's Criteo scripts (supernet lr 0.12 / batch 512 / 15k steps,
+Defaults follow facebookresearch/NasRec's Criteo scripts (supernet lr 0.12 / batch 512 / one epoch with 15k warm-up steps,
 fine-tune last layer 500 steps at lr 0.04, evolution 128/64/8/240, top-15 retrain at lr 0.12).
 """
 from __future__ import annotations
@@ -32,15 +32,17 @@ class SpaceConfig:
 
     kind: str = "full"
     num_blocks: int = 7
-    extra: dict = dataclasses.field(default_factory=dict)  # passed through to NASRecSpace
+    extra: dict = dataclasses.field(default_factory=dict)  # e.g. dense_widths / sparse_widths lists
 
 
 @dataclasses.dataclass
 class SupernetConfig:
-    """Supernet training: path sampler, steps and optimizer (reference: single-op any-connection)."""
+    """Supernet training: path sampler, steps and optimizer (reference: single-op any-connection,
+    one epoch with the whole supernet trained during a 15k-step warm-up of decaying probability)."""
 
     sampler: str = "single_op_any_connection"
-    steps: int = 15_000
+    steps: int = 0  # 0 = one pass over the training split
+    warmup_steps: int = 15_000
     batch_size: int = 512
     learning_rate: float = 0.12
     optimizer: str = "adagrad"
