@@ -124,3 +124,24 @@ def test_train_cli_logs_checkpoints_and_resumes(tmp_path, capsys):
     net, spec, run = load_run(logdir)
     assert run["config"]["epochs"] == 2 and spec.vocab_sizes[0] <= 32
     assert tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")).endswith("ckpt-2")
+
+
+def test_sparse_optimizer_takes_the_embedding_tables(toy):
+    tf.keras.utils.set_random_seed(2)
+    net = _net("dlrm")
+    dense_opt, sparse_opt = tf.keras.optimizers.Adam(0.01), tf.keras.optimizers.Adagrad(0.1)
+    model = RankingModel(net, sparse_optimizer=sparse_opt)
+    model.compile(optimizer=dense_opt)
+    batch = {k: v[:64] for k, v in toy.items()}
+    batch["sparse"] = batch["sparse"] % 10                      # only rows 0..9 of each field used
+    model(batch)
+    table_before = net.embedding.table.numpy().copy()
+    logs = model.fit(tf.data.Dataset.from_tensors(batch), verbose=0).history
+    assert {"loss", "auc", "logloss"} <= set(logs)
+    assert int(sparse_opt.iterations) == 1 and int(dense_opt.iterations) == 1
+    assert [v.name for v in sparse_opt.variables if "accumulator" in v.name]  # slots for the table only
+    table_after = net.embedding.table.numpy()
+    used = np.concatenate([np.arange(10) + 40 * j for j in range(SPEC.num_sparse)])
+    unused = np.setdiff1d(np.arange(table_after.shape[0]), used)
+    assert not np.allclose(table_after[used], table_before[used])
+    np.testing.assert_array_equal(table_after[unused], table_before[unused])

@@ -25,11 +25,15 @@ class RankingModel(tfrs.Model):
     calling the model returns logits. `fit`/`evaluate` report `loss`, `auc` and `logloss`.
     """
 
-    def __init__(self, network: tf.keras.Model, label_key: str = "label", **kwargs):
+    def __init__(self, network: tf.keras.Model, label_key: str = "label",
+                 sparse_optimizer: tf.keras.optimizers.Optimizer | None = None, **kwargs):
         super().__init__(**kwargs)
         self.network = network
         self.label_key = label_key
         self.task = ranking_task()
+        # Optional second optimizer for variables whose gradient is sparse (embedding tables); e.g.
+        # Adagrad there (row-wise updates) with Adam for the dense layers.
+        self.sparse_optimizer = sparse_optimizer
 
     def call(self, features, training=None):
         inputs = {"dense": features["dense"], "sparse": features["sparse"]}
@@ -42,6 +46,26 @@ class RankingModel(tfrs.Model):
         labels = tf.reshape(tf.cast(features[self.label_key], tf.float32), [-1, 1])
         logits = self(features, training=training)
         return self.task(labels=labels, predictions=logits, training=training)
+
+    def train_step(self, inputs):
+        """tfrs.Model's step, except that sparse (IndexedSlices) gradients go to `sparse_optimizer`."""
+        if self.sparse_optimizer is None:
+            return super().train_step(inputs)
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            regularization_loss = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
+            total_loss = loss + regularization_loss
+        variables = self.trainable_variables
+        grads = tape.gradient(total_loss, variables)
+        sparse = [(g, v) for g, v in zip(grads, variables) if isinstance(g, tf.IndexedSlices)]
+        dense = [(g, v) for g, v in zip(grads, variables)
+                 if g is not None and not isinstance(g, tf.IndexedSlices)]
+        if sparse:
+            self.sparse_optimizer.apply_gradients(sparse)
+        self.optimizer.apply_gradients(dense)
+        metrics = {m.name: m.result() for m in self.metrics}
+        metrics.update(loss=loss, regularization_loss=regularization_loss, total_loss=total_loss)
+        return metrics
 
     def predict_proba(self, features) -> tf.Tensor:
         """Click probabilities [B, 1] for a processed batch."""

@@ -34,8 +34,9 @@ class TrainConfig:
     data: str
     epochs: int = 3
     batch_size: int = 512
-    learning_rate: float = 0.05
-    optimizer: str = "adagrad"
+    learning_rate: float = 1e-3
+    optimizer: str = "adam+adagrad"
+    sparse_learning_rate: float = 0.2
     hparams: dict = dataclasses.field(default_factory=dict)
     steps_per_epoch: int | None = None
     seed: int = 0
@@ -44,18 +45,20 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def make_optimizer(name: str, learning_rate: float) -> tf.keras.optimizers.Optimizer:
-    """adagrad (default) | adam | sgd.
+def make_optimizers(name: str, learning_rate: float, sparse_learning_rate: float = 0.2):
+    """(optimizer, sparse_optimizer or None) for "adam+adagrad" (default) | "adagrad" | "adam" | "sgd".
 
-    Adagrad and SGD apply the sparse embedding gradients row by row; Keras 2.14's Adam decays its moments
-    densely over every table row each step (measured ~20x slower per step on the synthetic spec's 534k
-    embedding rows), so it only suits small tables.
+    "adam+adagrad": Adam for dense layers, Adagrad (row-wise, touches only the batch's rows) for the
+    embedding tables' sparse gradients.  Keras 2.14's Adam alone decays its moments densely over every
+    table row each step (measured ~20x slower per step than Adagrad on the synthetic spec's 534k rows).
     """
     table = {"adam": tf.keras.optimizers.Adam, "adagrad": tf.keras.optimizers.Adagrad,
              "sgd": tf.keras.optimizers.SGD}
+    if name == "adam+adagrad":
+        return tf.keras.optimizers.Adam(learning_rate), tf.keras.optimizers.Adagrad(sparse_learning_rate)
     if name not in table:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(table)}")
-    return table[name](learning_rate=learning_rate)
+        raise ValueError(f"unknown optimizer {name!r}; choose adam+adagrad or one of {sorted(table)}")
+    return table[name](learning_rate=learning_rate), None
 
 
 def example_batch(spec: FeatureSpec, batch: int = 2) -> dict:
@@ -86,7 +89,7 @@ def read_history(csv_path: str) -> dict[str, list[float]]:
 
 
 def plot_history(csv_path: str, png_path: str) -> None:
-    """One panel per metric (loss, auc, logloss), train and validation curves against epoch."""
+    """One panel per metric (logloss, auc), train and validation curves against epoch."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -95,7 +98,9 @@ def plot_history(csv_path: str, png_path: str) -> None:
     if not hist:
         return
     epochs = [int(e) + 1 for e in hist.get("epoch", range(len(next(iter(hist.values())))))]
-    names = [k for k in ("loss", "auc", "logloss") if k in hist]
+    # "logloss" is the epoch mean; tfrs reports "loss" of the last batch only, so it is plotted only
+    # when no logloss column exists.
+    names = [k for k in ("logloss", "auc") if k in hist] or [k for k in ("loss",) if k in hist]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
     for ax, key in zip(axes[0], names):
         ax.plot(epochs, hist[key], "o-", label="train")
@@ -122,8 +127,24 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.manager.save(checkpoint_number=epoch + 1)
 
 
-def _checkpoint(network, optimizer, epoch_var, logdir: str):
-    ckpt = tf.train.Checkpoint(network=network, optimizer=optimizer, epoch=epoch_var)
+def _build_optimizers(network, optimizer, sparse_optimizer) -> None:
+    """Create optimizer slots before a restore (sparse optimizer: the embedding tables)."""
+    if sparse_optimizer is None:
+        optimizer.build(network.trainable_variables)
+        return
+    batch = {**example_batch(network.spec), "label": tf.zeros([2])}
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(network(batch))
+    grads = tape.gradient(loss, network.trainable_variables)
+    optimizer.build([v for g, v in zip(grads, network.trainable_variables)
+                     if g is not None and not isinstance(g, tf.IndexedSlices)])
+    sparse_optimizer.build([v for g, v in zip(grads, network.trainable_variables)
+                            if isinstance(g, tf.IndexedSlices)])
+
+
+def _checkpoint(network, optimizer, sparse_optimizer, epoch_var, logdir: str):
+    parts = {"sparse_optimizer": sparse_optimizer} if sparse_optimizer is not None else {}
+    ckpt = tf.train.Checkpoint(network=network, optimizer=optimizer, epoch=epoch_var, **parts)
     return ckpt, tf.train.CheckpointManager(ckpt, os.path.join(logdir, "ckpt"), max_to_keep=3)
 
 
@@ -150,14 +171,15 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
     spec = load_spec(config.data)
     network = build_baseline(config.model, spec, **config.hparams)
     network(example_batch(spec))
-    model = RankingModel(network)
-    optimizer = make_optimizer(config.optimizer, config.learning_rate)
+    optimizer, sparse_optimizer = make_optimizers(config.optimizer, config.learning_rate,
+                                                  config.sparse_learning_rate)
+    model = RankingModel(network, sparse_optimizer=sparse_optimizer)
     model.compile(optimizer=optimizer)
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    ckpt, manager = _checkpoint(network, optimizer, epoch_var, logdir)
+    ckpt, manager = _checkpoint(network, optimizer, sparse_optimizer, epoch_var, logdir)
     initial_epoch = 0
     if resume and manager.latest_checkpoint:
-        optimizer.build(network.trainable_variables)
+        _build_optimizers(network, optimizer, sparse_optimizer)
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         initial_epoch = int(epoch_var.numpy())
     with open(run_path, "w") as f:

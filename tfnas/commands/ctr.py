@@ -39,9 +39,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="data directory (tfnas data synth / split output)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default suits adagrad)")
-    p.add_argument("--optimizer", default="adagrad", choices=("adagrad", "adam", "sgd"),
-                   help="adagrad/sgd update only the embedding rows in the batch; adam is dense")
+    p.add_argument("--optimizer", default="adam+adagrad", choices=("adam+adagrad", "adagrad", "adam", "sgd"),
+                   help="adam+adagrad: Adam for dense layers, Adagrad (row-wise) for embedding tables")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (dense layers)")
+    p.add_argument("--sparse-lr", type=float, default=0.2,
+                   help="embedding-table learning rate with --optimizer adam+adagrad")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity")
@@ -51,6 +53,7 @@ def _config(args, model: str, hparams: dict):
     from pipelines.ctr.train import TrainConfig
     return TrainConfig(model=model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
                        learning_rate=args.lr, optimizer=args.optimizer, hparams=hparams,
+                       sparse_learning_rate=args.sparse_lr,
                        steps_per_epoch=args.steps_per_epoch, seed=args.seed)
 
 
