@@ -88,3 +88,24 @@ def test_cli_split(tmp_path):
     assert abs(load_info(tmp_path / "o")["rows"]["train"] - 240) <= 2
     assert load_spec(tmp_path / "o").num_sparse == 26
     assert [os.path.basename(p) for p in split_paths(tmp_path / "o")["test"]] == ["test.txt"]
+
+
+def test_cli_inspect(tmp_path, capsys):
+    import json
+    from tfnas.cli import main
+    src = tmp_path / "data.txt"
+    lines = []
+    for i in range(40):
+        dense = ["" if i % 4 == 0 else str(i)] + ["1"] * 12
+        cats = [f"{i % 3:08x}"] + ["" if i % 2 else "ab"] * 25
+        lines.append("\t".join([str(int(i < 10))] + dense + cats))
+    src.write_text("\n".join(lines) + "\n")
+    assert main(["data", "inspect", str(src), "--format", "criteo", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["rows"] == 40 and stats["ctr"] == 0.25
+    fields = {f["field"]: f for f in stats["fields"]}
+    assert fields["I1"]["missing"] == 0.25 and fields["I1"]["distinct"] == 30
+    assert fields["C1"]["distinct"] == 3 and fields["C2"]["missing"] == 0.5
+    assert len(stats["head"]) == 5
+    assert main(["data", "inspect", str(src), "--max-rows", "8"]) == 0
+    assert "rows: 8" in capsys.readouterr().out

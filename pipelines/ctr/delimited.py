@@ -99,7 +99,11 @@ def _columns(mat: tf.Tensor, cols: Sequence[int]) -> tf.Tensor:
 
 def _row_codes(mat: tf.Tensor, lengths: tf.Tensor, fmt: LineFormat) -> tf.Tensor:
     """Reason code per row: 0 good, 1 field count, 3 label, 2 dense not numeric (first failing check wins)."""
-    label_ok = tf.strings.regex_full_match(mat[:, fmt.label_col], LABEL_RE[fmt.label_kind])
+    label_s = mat[:, fmt.label_col]
+    if fmt.label_kind == "binary":  # two compares are much cheaper than a regex
+        label_ok = tf.equal(label_s, "0") | tf.equal(label_s, "1")
+    else:
+        label_ok = tf.strings.regex_full_match(label_s, LABEL_RE[fmt.label_kind])
     code = tf.zeros_like(lengths)
     if fmt.dense_cols:
         dense_s = _columns(mat, fmt.dense_cols)

@@ -114,15 +114,25 @@ def _inspect(args) -> int:
     from pipelines.ctr.badrows import clear_errors
     from pipelines.ctr.dataset import default_spec, load_info, load_spec, split_paths
     from pipelines.ctr.stats import format_report, inspect_files
-    paths, spec, fmt = list(args.path), None, args.format
+    paths, spec, fmt, info = list(args.path), None, args.format, {}
     if len(paths) == 1 and os.path.isdir(paths[0]):
         data_dir = paths[0]
-        fmt = fmt or load_info(data_dir).get("format", "criteo")
+        info = load_info(data_dir)
+        fmt = fmt or info.get("format", "criteo")
         spec = load_spec(data_dir)
         paths = split_paths(data_dir)["train"]
+    elif spec is None and os.path.exists(os.path.join(os.path.dirname(os.path.abspath(paths[0])), "spec.json")):
+        data_dir = os.path.dirname(os.path.abspath(paths[0]))  # a file inside a synth/split output
+        fmt = fmt or load_info(data_dir).get("format", "criteo")
+        if fmt != "table":
+            spec = load_spec(data_dir)
     fmt = fmt or "criteo"
     args.format = fmt
-    schema = _table_schema(args)
+    if fmt == "table" and not (args.schema or args.label) and info.get("table_schema"):
+        from pipelines.ctr.table import TableSchema
+        schema = TableSchema.from_dict(info["table_schema"])
+    else:
+        schema = _table_schema(args)
     if spec is None:
         spec = schema.spec() if schema is not None else default_spec(fmt)
     with clear_errors():
