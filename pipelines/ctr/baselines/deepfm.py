@@ -20,10 +20,13 @@ class DeepFM(CTRNetwork):
                  dropout: float = 0.0, name: str | None = "deepfm"):
         super().__init__(spec, name=name, embedding_dim=int(embedding_dim),
                          hidden=[int(h) for h in hidden], dropout=float(dropout))
-        self.embedding = FieldEmbedding(self.spec.vocab_sizes, embedding_dim, name="embedding")
+        # Small initial vectors: the FM term sums ~F^2/2 pairwise products, so unit-scale ones explode.
+        self.embedding = FieldEmbedding(self.spec.vocab_sizes, embedding_dim, initializer_scale=0.01,
+                                        name="embedding")
         self.first_order = FieldEmbedding(self.spec.vocab_sizes, 1, initializer_scale=1e-3,
                                           name="first_order")
-        self.dense_fields = DenseFieldEmbedding(embedding_dim, use_bias=False, name="dense_fields")
+        self.dense_fields = DenseFieldEmbedding(embedding_dim, use_bias=False, stddev=0.01,
+                                                name="dense_fields")
         self.dense_linear = tf.keras.layers.Dense(1, name="dense_linear")
         self.fm = FMInteraction(name="fm")
         self.deep = MLP(hidden, dropout=dropout, name="deep")

@@ -64,15 +64,17 @@ class DenseFieldEmbedding(tf.keras.layers.Layer):
     This is how DeepFM and AutoInt put numeric features into the same field space as sparse ones.
     """
 
-    def __init__(self, dim: int = 16, use_bias: bool = True, **kwargs):
+    def __init__(self, dim: int = 16, use_bias: bool = True, stddev: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.dim = int(dim)
         self.use_bias = bool(use_bias)
+        self.stddev = stddev
 
     def build(self, input_shape):
         n = int(input_shape[-1])
         self.v = self.add_weight(name="v", shape=(n, self.dim),
-                                 initializer=tf.keras.initializers.RandomNormal(stddev=self.dim ** -0.5))
+                                 initializer=tf.keras.initializers.RandomNormal(
+                                     stddev=self.stddev if self.stddev is not None else self.dim ** -0.5))
         self.b = (self.add_weight(name="b", shape=(n, self.dim), initializer="zeros")
                   if self.use_bias else None)
         super().build(input_shape)
@@ -82,7 +84,7 @@ class DenseFieldEmbedding(tf.keras.layers.Layer):
         return out + self.b[None] if self.b is not None else out
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "use_bias": self.use_bias}
+        return {**super().get_config(), "dim": self.dim, "use_bias": self.use_bias, "stddev": self.stddev}
 
 
 @tf.keras.utils.register_keras_serializable(package=_PKG)
