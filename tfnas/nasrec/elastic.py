@@ -4,7 +4,8 @@ Widths use the slice form of `tfnas.supernet.masking` (slice the weights to the 
 output back to the maximum): outputs have static shapes [B, D] / [B, S + 8, E] with zeros past the
 chosen width, exactly the mask form, while compute follows the chosen sizes.  Inputs are gathered (only
 the chosen earlier outputs and their kernel rows enter the matmul), operators the path leaves out are
-skipped by `tf.cond`, and since every choice is a tensor, a new subnet never retraces.
+run at size 1 and are multiplied by 0 (no control flow), and since every choice is a tensor, a new
+subnet never retraces.
 """
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ class ElasticBlock(tf.keras.layers.Layer):
     def _dense_in(self, c, kernel, out_w):
         """concat(chosen dense outputs) @ kernel rows of those outputs [:, :out_w]."""
         x, kern = self._gather_in(c["dense_stack"], c["dense_in"], kernel, self.D, out_w)
-        return tf.matmul(tf.reshape(x, [-1, tf.shape(x)[1] * self.D]), kern)
+        return tf.matmul(tf.reshape(x, tf.stack([tf.shape(x)[0], -1])), kern)
 
     def _sparse_in(self, c, kernel, out_rows):
         """Linear map over the rows of the concatenated chosen sparse outputs: -> [B, E, out_rows]."""
@@ -124,6 +125,7 @@ class ElasticBlock(tf.keras.layers.Layer):
 
     def _gating(self, c, w):
         (left, wl), (right, wr) = c["left"], c["right"]
+        wl, wr = tf.minimum(wl, w * 0 + c["cap"]), tf.minimum(wr, w * 0 + c["cap"])
         g = ops.gate(take(left, wl), take(right, wr), take2(self.w["gating/g_kernel"], wl, wr),
                      take(self.w["gating/g_bias"], wr, 0))
         y = tf.matmul(g, take2(self.w["gating/kernel"], wr, w)) + take(self.w["gating/bias"], w, 0)
@@ -131,7 +133,7 @@ class ElasticBlock(tf.keras.layers.Layer):
 
     def _sum(self, c, w):
         (left, wl), (right, wr) = c["left"], c["right"]
-        m = tf.maximum(wl, wr)
+        m = tf.minimum(tf.maximum(wl, wr), c["cap"])
         y = tf.matmul(take(left + right, m), take2(self.w["sum/kernel"], m, w)) + take(self.w["sum/bias"], w, 0)
         return self._ln("sum/", y, w)
 
@@ -162,11 +164,9 @@ class ElasticBlock(tf.keras.layers.Layer):
             c["left"] = self._pick(c, row[L.left])
             c["right"] = self._pick(c, row[L.right])
         d_active, s_active = row[L.dense_ops], row[L.sparse_ops]
-        dense_out = self._run_ops(self.dense_ops, DENSE_OPS, d_active, lambda fn: pad_to(fn(c, w), self.D),
-                                  lambda: _zeros(batch, self.D))
-        sparse_out = self._run_ops(self.sparse_ops, SPARSE_OPS, s_active,
-                                   lambda fn: pad_to(fn(c, s), self.S, axis=1),
-                                   lambda: _zeros(batch, self.S, self.E))
+        dense_out = self._run_ops(c, self.dense_ops, DENSE_OPS, d_active, w, lambda fn, v: pad_to(fn(c, v), self.D))
+        sparse_out = self._run_ops(c, self.sparse_ops, SPARSE_OPS, s_active, s,
+                                   lambda fn, v: pad_to(fn(c, v), self.S, axis=1))
         dense_out = tf.ensure_shape(dense_out, [None, self.D])
         sparse_out = tf.ensure_shape(sparse_out, [None, self.S, self.E])
 
@@ -179,13 +179,17 @@ class ElasticBlock(tf.keras.layers.Layer):
         sparse_block = tf.concat([sparse_out, merged], axis=1)
         return tf.ensure_shape(dense_out, [None, self.D]), sparse_block
 
-    def _run_ops(self, names, order, active, run, zeros):
-        """Sum of the active operators' outputs; with several candidates each runs under a tf.cond, so
-        an operator the path leaves out costs nothing (the only control flow in the supernet)."""
+    def _run_ops(self, c, names, order, active, width, run):
+        """Sum of the operators' outputs, each times its 0/1 active flag.
+
+        No control flow (tf.cond's gradients multiply the traced graph many times over): an inactive
+        operator runs at size 1 (its width and the operand widths it reads are capped at 1), so it costs
+        next to nothing, and its output and gradients are multiplied by 0."""
         total = None
         for op in names:
-            fn = getattr(self, "_" + op)
-            out = run(fn) if len(names) == 1 else tf.cond(active[order.index(op)] > 0, lambda fn=fn: run(fn), zeros)
+            a = active[order.index(op)]
+            c["cap"] = tf.where(a > 0, tf.constant(1 << 30), 1)
+            out = run(getattr(self, "_" + op), tf.where(a > 0, width, 1)) * tf.cast(a, tf.float32)
             total = out if total is None else total + out
         return total
 
