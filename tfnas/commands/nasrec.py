@@ -1,0 +1,71 @@
+"""`tfnas nasrec ...`: NASRec's stages from one JSON config (train-supernet, search, retrain, export, run)."""
+from __future__ import annotations
+
+import argparse
+
+_STAGE_HELP = {
+    "train-supernet": "train (or resume) the weight-sharing supernet",
+    "search": "regularized evolution scored by the supernet (resumable)",
+    "retrain": "retrain the top-k candidates and the baselines from scratch; print the comparison",
+    "export": "export the best retrained candidate as a SavedModel (TF Serving layout)",
+    "run": "all four stages; a stage whose output exists is skipped",
+}
+
+
+def register(subparsers) -> None:
+    """Add the `nasrec` command group with one leaf per stage plus `run` and `config`."""
+    p = subparsers.add_parser("nasrec", help="NASRec: search whole CTR models with a supernet")
+    sub = p.add_subparsers(dest="nasrec_command", metavar="{train-supernet,search,retrain,export,run,config}")
+    sub.required = True
+    for name, text in _STAGE_HELP.items():
+        leaf = sub.add_parser(name, help=text, description=text)
+        leaf.add_argument("--config", required=True, help="NASRec JSON config (see configs/nasrec_*.json)")
+        leaf.add_argument("--run-dir", default=None, help="override the config's run_dir")
+        leaf.add_argument("--no-progress", action="store_true", help="no progress bars")
+        if name == "search":
+            leaf.add_argument("--runner", choices=("loop", "keras_tuner"), default="loop",
+                              help="drive the search with run_search (default) or the keras-tuner Oracle")
+        leaf.set_defaults(func=_run_stage, stage=name)
+    cfg = sub.add_parser("config", help="print a config with every field filled in (defaults = reference)")
+    cfg.add_argument("--config", default=None, help="a partial config to complete (default: none)")
+    cfg.set_defaults(func=_print_config)
+
+
+def _load(args):
+    from tfnas.nasrec.config import NASRecConfig
+    cfg = NASRecConfig.load(args.config)
+    if args.run_dir:
+        cfg.run_dir = args.run_dir
+    return cfg
+
+
+def _run_stage(args: argparse.Namespace) -> int:
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tfnas.nasrec.pipeline import STAGES, Pipeline, run
+
+    cfg = _load(args)
+    progress = not args.no_progress
+    if args.stage == "run":
+        out = run(cfg, STAGES, progress=progress)
+        print(out["report"])
+        print(f"exported: {out['export']}")
+        return 0
+    pipe = Pipeline(cfg, progress)
+    if args.stage == "train-supernet":
+        print(f"supernet trained: {pipe.stage_train_supernet()}")
+    elif args.stage == "search":
+        print(f"search candidates: {pipe.stage_search(runner=args.runner)}")
+    elif args.stage == "retrain":
+        pipe.stage_retrain()
+        print(pipe.report())
+    else:
+        print(f"exported: {pipe.stage_export()}")
+    return 0
+
+
+def _print_config(args: argparse.Namespace) -> int:
+    from tfnas.nasrec.config import NASRecConfig
+    cfg = NASRecConfig.load(args.config) if args.config else NASRecConfig()
+    print(cfg.to_json())
+    return 0

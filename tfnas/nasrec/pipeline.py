@@ -1,0 +1,244 @@
+"""The whole NASRec run from one config: train the supernet, search, retrain the top-k, export the best.
+
+Every stage writes its output under `config.run_dir` and is skipped when that output exists, and each
+stage is itself resumable (supernet checkpoints, search state after every candidate, retrain results
+after every model), so re-running `run` after a kill continues where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional, Sequence
+
+from tfnas.nasrec.config import NASRecConfig
+
+STAGES = ("train-supernet", "search", "retrain", "export")
+
+
+class RunData:
+    """The config's CTR data: planted synthetic data written if missing, the spec, tf.data splits."""
+
+    def __init__(self, cfg: NASRecConfig):
+        from pipelines.ctr import dataset as ctr_data
+
+        self.cfg = cfg.data
+        self.dir = cfg.data.dir
+        if not os.path.exists(os.path.join(self.dir, "spec.json")):
+            from pipelines.ctr.synthetic import write_synthetic
+            print(f"[nasrec] writing planted synthetic data ({cfg.data.synthetic_rows} rows) to {self.dir}",
+                  flush=True)
+            write_synthetic(self.dir, cfg.data.synthetic_rows, cfg.data.synthetic_seed)
+        self._mod = ctr_data
+        spec = ctr_data.load_spec(self.dir)
+        self.spec = spec.with_cap(cfg.data.vocab_cap) if cfg.data.vocab_cap > 0 else spec
+        self.paths = ctr_data.split_paths(self.dir)
+        for split in ("train", "val"):
+            self._name(split)
+
+    def _name(self, split: str) -> str:
+        """The data directory's split name for role `split` (train / val / test), checked to exist."""
+        name = {"train": self.cfg.train_split, "val": self.cfg.val_split, "test": self.cfg.test_split}[split]
+        if not self.paths.get(name):
+            raise ValueError(f"{self.dir}: no files for split {name!r} (data.{split}_split); "
+                             f"found {sorted(k for k, v in self.paths.items() if v)}")
+        return name
+
+    def dataset(self, split: str, batch_size: int, train: bool = False, seed: int = 0):
+        """Processed batches of `split`; training sets are shuffled and repeat forever."""
+        kw = {} if self.cfg.fmt == "auto" else {"fmt": self.cfg.fmt}
+        return self._mod.make_split_dataset(self.dir, self._name(split), batch_size, spec=self.spec,
+                                            shuffle=train, repeat=train, processed=True, seed=seed, **kw)
+
+    def num_batches(self, split: str, batch_size: int) -> int:
+        """Batches in one pass over `split` (counted once)."""
+        return int(self.dataset(split, batch_size).reduce(0, lambda n, _: n + 1))
+
+    def has(self, split: str) -> bool:
+        name = {"train": self.cfg.train_split, "val": self.cfg.val_split, "test": self.cfg.test_split}[split]
+        return bool(self.paths.get(name))
+
+    def bayes_logloss(self) -> dict:
+        """Bayes-optimal logloss per split for planted data (empty for other data)."""
+        try:
+            from pipelines.ctr.synthetic import bayes_logloss
+        except ImportError:
+            return {}
+        out = {}
+        for split in ("val", "test"):
+            if self.has(split):
+                try:
+                    out[split] = float(bayes_logloss(self.dir, self._name(split)))
+                except (FileNotFoundError, ValueError, KeyError):
+                    return {}
+        return out
+
+
+class Pipeline:
+    """The four NASRec stages over one config; each `stage_*` method skips itself when done."""
+
+    def __init__(self, cfg: NASRecConfig, progress: bool = True):
+        self.cfg, self.progress = cfg, progress
+        self.run_dir = cfg.run_dir
+        os.makedirs(self.run_dir, exist_ok=True)
+        cfg.save(os.path.join(self.run_dir, "config.json"))
+        self._data: Optional[RunData] = None
+        self._space = None
+        self._supernet = None
+
+    # --------------------------------------------------------------------------- shared parts
+    @property
+    def data(self) -> RunData:
+        if self._data is None:
+            self._data = RunData(self.cfg)
+        return self._data
+
+    @property
+    def space(self):
+        if self._space is None:
+            from tfnas.nasrec.space import NASRecSpace
+            self._space = NASRecSpace(self.cfg.space.kind, num_blocks=self.cfg.space.num_blocks,
+                                      **self.cfg.space.extra)
+        return self._space
+
+    def path(self, *parts) -> str:
+        return os.path.join(self.run_dir, *parts)
+
+    # --------------------------------------------------------------------------- stages
+    def supernet(self):
+        """The trained (or resumed) supernet: trains up to its step budget, restoring its checkpoint."""
+        if self._supernet is None:
+            from tfnas.nasrec.supernet import NASRecSupernet
+            sc, sp = self.cfg.supernet, self.cfg.space
+            net = NASRecSupernet(self.data.spec, kind=sp.kind, num_blocks=sp.num_blocks, sampler=sc.sampler,
+                                 warmup_steps=sc.warmup_steps, seed=sc.seed, **sp.extra, **sc.extra)
+            steps = sc.steps or self.data.num_batches("train", sc.batch_size)
+            ds = self.data.dataset("train", sc.batch_size, train=True, seed=sc.seed)
+            try:
+                from tfnas.nasrec.supernet import train_supernet
+            except ImportError:
+                train_supernet = fit_supernet
+            train_supernet(net, ds, steps, self.path("supernet"), learning_rate=sc.learning_rate,
+                           optimizer=sc.optimizer)
+            self._supernet = net
+        return self._supernet
+
+    def stage_train_supernet(self) -> str:
+        done = self.path("supernet", "DONE.json")
+        if not os.path.exists(done):
+            self.supernet()
+            with open(done, "w") as f:
+                json.dump({"steps": self.cfg.supernet.steps}, f)
+        return done
+
+    def evaluator(self, finetune=None):
+        """A SupernetEvaluator over the trained supernet, with a FLOPs cache in the run dir."""
+        from tfnas.nasrec.evaluate import FlopsCache, SupernetEvaluator
+        ft = finetune or self.cfg.finetune
+        spec = self.data.spec
+
+        def build(arch):
+            from tfnas.nasrec.subnet import build_subnet
+            return build_subnet(arch, spec)
+
+        cost = FlopsCache(build, self.path("search", "flops_cache.json"))
+        os.makedirs(self.path("search"), exist_ok=True)
+        return SupernetEvaluator(self.supernet(),
+                                 self.data.dataset("train", ft.batch_size, train=True, seed=1),
+                                 self.data.dataset("val", ft.eval_batch_size), ft, cost_fn=cost)
+
+    def stage_search(self, runner: str = "loop") -> str:
+        from tfnas.nasrec.search import CANDIDATES_FILE, run_nasrec_search
+        out = self.path("search", CANDIDATES_FILE)
+        if not os.path.exists(out):
+            self.stage_train_supernet()
+            strategy = run_nasrec_search(self.cfg.search, self.space, self.evaluator(), self.path("search"),
+                                         runner=runner, progress=self.progress)
+            if not strategy.done:
+                raise RuntimeError("search stopped before it was done; run it again to resume")
+        return out
+
+    def stage_retrain(self) -> dict:
+        from tfnas.nasrec.retrain import retrain_all
+        from tfnas.nasrec.search import load_candidates, top_candidates
+        rc = self.cfg.retrain
+        rows = load_candidates(os.path.dirname(self.stage_search()))
+        top = top_candidates(rows, rc.top_k, self.cfg.search.objective)
+        steps = rc.steps_per_epoch or self.data.num_batches("train", rc.batch_size)
+        evals = {"val": self.data.dataset("val", rc.eval_batch_size)}
+        if self.data.has("test"):
+            evals["test"] = self.data.dataset("test", rc.eval_batch_size)
+        train = self.data.dataset("train", rc.batch_size, train=True, seed=rc.seed)
+        return retrain_all(self.path("retrain"), rc, self.data.spec, top, train, steps, evals,
+                           progress=self.progress)
+
+    def stage_export(self) -> str:
+        """Export the best retrained candidate (by val logloss) with a raw-feature serving signature."""
+        marker = self.path("export.json")
+        if os.path.exists(marker):
+            with open(marker) as f:
+                return json.load(f)["path"]
+        from tfnas.export import export_saved_model
+        from tfnas.nasrec.retrain import Retrainer, best_candidate
+        from tfnas.nasrec.subnet import build_subnet
+        from tfnas.graph import Architecture
+        results = self.stage_retrain()
+        name, res = best_candidate(results)
+        network = build_subnet(Architecture.from_dict(res["arch"]), self.data.spec)
+        network.load_weights(Retrainer.weights_path_for(self.path("retrain"), name))
+        ec = self.cfg.export
+        path = export_saved_model(network, self.data.spec, ec.name, version=ec.version or None, root=ec.root)
+        with open(marker, "w") as f:
+            json.dump({"path": str(path), "model": name, "val_logloss": res["val_logloss"]}, f)
+        return str(path)
+
+    def report(self) -> str:
+        """Found net vs baselines (logloss, AUC, FLOPs) and the Bayes-optimal logloss, as text."""
+        from tfnas.nasrec.retrain import best_candidate, comparison_table
+        results = self.stage_retrain()
+        best, _ = best_candidate(results)
+        return comparison_table(results, self.data.bayes_logloss(), best)
+
+
+def fit_supernet(net, dataset, steps: int, ckpt_dir: str, learning_rate: float = 0.12,
+                 optimizer: str = "adagrad", chunk: int = 200) -> None:
+    """Train `net` (its own in-graph path sampling) for `steps` steps, checkpointing every `chunk` steps
+    into `ckpt_dir` and resuming from the latest checkpoint there."""
+    import tensorflow as tf
+    from tfnas.nasrec.evaluate import WarmupCosine, make_optimizer
+
+    opt = make_optimizer(optimizer, WarmupCosine(learning_rate, steps))
+    net.compile(optimizer=opt)
+    for batch in dataset.take(1):
+        net({k: v for k, v in batch.items() if k != "label"})
+    opt.build(net.trainable_variables)
+    ckpt = tf.train.Checkpoint(model=net, optimizer=opt)
+    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=2)
+    if manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint)
+    done = int(net.step.numpy())
+    while done < steps:
+        n = min(chunk, steps - done)
+        net.fit(dataset, epochs=1, steps_per_epoch=n, verbose=0)
+        done = int(net.step.numpy())
+        manager.save(checkpoint_number=done)
+
+
+def run(cfg: NASRecConfig, stages: Sequence[str] = STAGES, progress: bool = True) -> dict:
+    """Run the given stages in order (each skipped if its output exists); returns their outputs."""
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown NASRec stage(s) {unknown}; choose from {list(STAGES)}")
+    pipe, out = Pipeline(cfg, progress), {}
+    for stage in STAGES:
+        if stage not in stages:
+            continue
+        if stage == "train-supernet":
+            out[stage] = pipe.stage_train_supernet()
+        elif stage == "search":
+            out[stage] = pipe.stage_search()
+        elif stage == "retrain":
+            out[stage] = pipe.stage_retrain()
+            out["report"] = pipe.report()
+        else:
+            out[stage] = pipe.stage_export()
+    return out
