@@ -171,6 +171,7 @@ class FC(NASRecLayer):
         n = int(input_shape[-1])
         self.kernel, self.bias = self.add("kernel", (n, self.units)), self.add("bias", (self.units,), "zeros")
         self.gamma, self.beta = self.add("gamma", (self.units,), "ones"), self.add("beta", (self.units,), "zeros")
+        super().build(input_shape)
 
     def call(self, x):
         return tf.nn.relu(dense_ln(x, self.kernel, self.bias, self.gamma, self.beta))
@@ -192,6 +193,7 @@ class DotProduct(NASRecLayer):
         self.kernel = self.add("kernel", (num_pairs(k), self.units))
         self.bias = self.add("bias", (self.units,), "zeros")
         self.gamma, self.beta = self.add("gamma", (self.units,), "ones"), self.add("beta", (self.units,), "zeros")
+        super().build(input_shape)
 
     def call(self, inputs):
         dense, sparse = inputs
@@ -212,6 +214,7 @@ class SigmoidGating(NASRecLayer):
         self.g_kernel, self.g_bias = self.add("g_kernel", (wl, wr)), self.add("g_bias", (wr,), "zeros")
         self.kernel, self.bias = self.add("kernel", (wr, self.units)), self.add("bias", (self.units,), "zeros")
         self.gamma, self.beta = self.add("gamma", (self.units,), "ones"), self.add("beta", (self.units,), "zeros")
+        super().build(input_shape)
 
     def call(self, inputs):
         left, right = inputs
@@ -228,6 +231,7 @@ class Sum(NASRecLayer):
         self.width = max(int(input_shape[0][-1]), int(input_shape[1][-1]))
         self.kernel, self.bias = self.add("kernel", (self.width, self.units)), self.add("bias", (self.units,), "zeros")
         self.gamma, self.beta = self.add("gamma", (self.units,), "ones"), self.add("beta", (self.units,), "zeros")
+        super().build(input_shape)
 
     def call(self, inputs):
         left, right = (tf.pad(t, [[0, 0], [0, self.width - t.shape[-1]]]) for t in inputs)
@@ -244,6 +248,7 @@ class EFC(NASRecLayer):
         r = int(input_shape[1])
         self.kernel, self.bias = self.add("kernel", (r, self.rows)), self.add("bias", (self.rows,), "zeros")
         self.gamma, self.beta = self.add("gamma", (self.rows,), "ones"), self.add("beta", (self.rows,), "zeros")
+        super().build(input_shape)
 
     def call(self, x):
         return efc(x, self.kernel, self.bias, self.gamma, self.beta)
@@ -262,6 +267,7 @@ class Attention(NASRecLayer):
         self.attn = {n: self.add(n, s, "ones" if n.endswith("_g") else
                                  ("zeros" if n[0] == "b" or n.endswith("_b") else "glorot_uniform"))
                      for n, s in attention_weight_shapes(e).items()}
+        super().build(input_shape)
 
     def call(self, x):
         rows = tf.transpose(layer_norm(row_linear(x, self.kernel, self.bias), self.gamma, self.beta), [0, 2, 1])
@@ -278,6 +284,7 @@ class DenseToRows(NASRecLayer):
         n, m = int(input_shape[-1]), self.rows * self.dim
         self.kernel, self.bias = self.add("kernel", (n, m)), self.add("bias", (m,), "zeros")
         self.gamma, self.beta = self.add("gamma", (m,), "ones"), self.add("beta", (m,), "zeros")
+        super().build(input_shape)
 
     def call(self, x):
         return tf.reshape(dense_ln(x, self.kernel, self.bias, self.gamma, self.beta), [-1, self.rows, self.dim])
@@ -293,6 +300,7 @@ class FMToDense(NASRecLayer):
         e = int(input_shape[-1])
         self.kernel, self.bias = self.add("kernel", (e, self.units)), self.add("bias", (self.units,), "zeros")
         self.gamma, self.beta = self.add("gamma", (self.units,), "ones"), self.add("beta", (self.units,), "zeros")
+        super().build(input_shape)
 
     def call(self, x):
         return dense_ln(fm_term(x), self.kernel, self.bias, self.gamma, self.beta)
@@ -304,6 +312,7 @@ class Head(NASRecLayer):
     def build(self, input_shape):
         n = int(input_shape[0][-1]) + int(input_shape[1][1]) * int(input_shape[1][2])
         self.kernel, self.bias = self.add("kernel", (n, 1)), self.add("bias", (1,), "zeros")
+        super().build(input_shape)
 
     def call(self, inputs):
         dense, sparse = inputs
