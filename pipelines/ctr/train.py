@@ -1,7 +1,8 @@
 """Train a CTR ranking network with Keras `fit`: TensorBoard, CSV history, PNG curves, per-epoch checkpoints.
 
 A run directory holds everything needed to resume or export it:
-  run.json       model name, hyper-parameters, network config, FeatureSpec, data dir, training settings
+  run.json       model name, hyper-parameters, network config, FeatureSpec, data dir, training settings,
+                 wall-clock training seconds so far
   history.csv    one row per epoch (loss, auc, logloss, val_*), appended on resume
   curves.png     training curves redrawn after every epoch
   tb/            TensorBoard logs
@@ -149,7 +150,8 @@ def _checkpoint(network, optimizer, sparse_optimizer, epoch_var, logdir: str):
 
 
 def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: int = 1) -> dict:
-    """Train `config.model` on `config.data` into `logdir`; returns {"history", "epochs_done", "seconds"}.
+    """Train `config.model` on `config.data` into `logdir`; returns {"history", "epochs_done", "seconds"}
+    (seconds: wall-clock training time of the run so far, over all resumes).
 
     With `resume`, the run continues from its last checkpoint (same config from run.json); without it,
     an existing run directory with checkpoints is refused rather than overwritten.
@@ -182,13 +184,16 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
         _build_optimizers(network, optimizer, sparse_optimizer)
         ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         initial_epoch = int(epoch_var.numpy())
-    with open(run_path, "w") as f:
-        json.dump({"config": config.to_dict(), "spec": spec.to_dict(),
-                   "network": {"class": type(network).__name__, "config": network.get_config()}},
-                  f, indent=1)
+    seconds_before = 0.0
+    if resume:
+        with open(run_path) as f:
+            seconds_before = float(json.load(f).get("train_seconds", 0.0))
+    run_info = {"config": config.to_dict(), "spec": spec.to_dict(), "train_seconds": seconds_before,
+                "network": {"class": type(network).__name__, "config": network.get_config()}}
+    _write_json(run_path, run_info)
     if initial_epoch >= config.epochs:
         return {"history": read_history(os.path.join(logdir, "history.csv")),
-                "epochs_done": initial_epoch, "seconds": 0.0}
+                "epochs_done": initial_epoch, "seconds": seconds_before}
 
     paths = split_paths(config.data)
     repeat = config.steps_per_epoch is not None
@@ -206,8 +211,16 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
     start = time.time()
     model.fit(train_ds, validation_data=valid_ds, epochs=config.epochs, initial_epoch=initial_epoch,
               steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose)
+    run_info["train_seconds"] = seconds_before + time.time() - start
+    _write_json(run_path, run_info)
     return {"history": read_history(csv_path), "epochs_done": config.epochs,
-            "seconds": time.time() - start}
+            "seconds": run_info["train_seconds"]}
+
+
+def _write_json(path: str, data: dict) -> None:
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 def load_run(logdir: str):
