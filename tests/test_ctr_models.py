@@ -145,3 +145,15 @@ def test_sparse_optimizer_takes_the_embedding_tables(toy):
     unused = np.setdiff1d(np.arange(table_after.shape[0]), used)
     assert not np.allclose(table_after[used], table_before[used])
     np.testing.assert_array_equal(table_after[unused], table_before[unused])
+
+
+def test_leaderboard_table_starts_with_bayes_line(tmp_path):
+    from tfnas.commands.ctr import bayes_logloss_of, format_table
+    rows = [{"model": "b", "logloss": 0.5, "auc": 0.7, "params": 10, "flops": 20, "seconds": 1.0},
+            {"model": "a", "logloss": 0.4, "auc": 0.8, "params": 30, "flops": 40, "seconds": 2.0}]
+    lines = format_table(rows, 0.3125).splitlines()
+    assert lines[2].split()[:2] == ["bayes-opt", "0.31250"]
+    assert [ln.split()[0] for ln in lines[3:]] == ["a", "b"]       # best logloss first
+    assert bayes_logloss_of(str(tmp_path)) is None
+    (tmp_path / "bayes.json").write_text('{"test": {"bayes_logloss": 0.25}}')
+    assert bayes_logloss_of(str(tmp_path)) == 0.25
