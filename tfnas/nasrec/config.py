@@ -44,8 +44,7 @@ class SupernetConfig:
     steps: int = 0  # 0 = one pass over the training split
     warmup_steps: int = 15_000
     batch_size: int = 512
-    learning_rate: float = 0.12
-    optimizer: str = "adagrad"
+    learning_rate: float = 0.12  # Adagrad (eps 1e-2), 10% warm-up then cosine, clip-norm 5
     seed: int = 0
     extra: dict = dataclasses.field(default_factory=dict)  # passed through to NASRecSupernet
 

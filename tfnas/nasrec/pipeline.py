@@ -113,12 +113,9 @@ class Pipeline:
                                  warmup_steps=sc.warmup_steps, seed=sc.seed, **sp.extra, **sc.extra)
             steps = sc.steps or self.data.num_batches("train", sc.batch_size)
             ds = self.data.dataset("train", sc.batch_size, train=True, seed=sc.seed)
-            try:
-                from tfnas.nasrec.supernet import train_supernet
-            except ImportError:
-                train_supernet = fit_supernet
+            from tfnas.nasrec.training import train_supernet
             train_supernet(net, ds, steps, self.path("supernet"), learning_rate=sc.learning_rate,
-                           optimizer=sc.optimizer)
+                           progress=self.progress)
             self._supernet = net
         return self._supernet
 
@@ -197,30 +194,6 @@ class Pipeline:
         results = self.stage_retrain()
         best, _ = best_candidate(results)
         return comparison_table(results, self.data.bayes_logloss(), best)
-
-
-def fit_supernet(net, dataset, steps: int, ckpt_dir: str, learning_rate: float = 0.12,
-                 optimizer: str = "adagrad", chunk: int = 200) -> None:
-    """Train `net` (its own in-graph path sampling) for `steps` steps, checkpointing every `chunk` steps
-    into `ckpt_dir` and resuming from the latest checkpoint there."""
-    import tensorflow as tf
-    from tfnas.nasrec.evaluate import WarmupCosine, make_optimizer
-
-    opt = make_optimizer(optimizer, WarmupCosine(learning_rate, steps))
-    net.compile(optimizer=opt)
-    for batch in dataset.take(1):
-        net({k: v for k, v in batch.items() if k != "label"})
-    opt.build(net.trainable_variables)
-    ckpt = tf.train.Checkpoint(model=net, optimizer=opt)
-    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=2)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint)
-    done = int(net.step.numpy())
-    while done < steps:
-        n = min(chunk, steps - done)
-        net.fit(dataset, epochs=1, steps_per_epoch=n, verbose=0)
-        done = int(net.step.numpy())
-        manager.save(checkpoint_number=done)
 
 
 def run(cfg: NASRecConfig, stages: Sequence[str] = STAGES, progress: bool = True) -> dict:

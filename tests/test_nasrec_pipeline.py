@@ -1,0 +1,104 @@
+"""NASRec pipeline end to end on a tiny config: supernet, search, retrain, export (and reload); a second
+`run` skips every finished stage; the CLI parses its sub-commands."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tfnas.nasrec.config import (DataConfig, ExportConfig, FinetuneConfig, NASRecConfig, RetrainConfig,
+                                 SearchConfig, SpaceConfig, SupernetConfig)
+
+
+def tiny_config(root) -> NASRecConfig:
+    return NASRecConfig(
+        run_dir=os.path.join(root, "run"),
+        data=DataConfig(dir=os.path.join(root, "data"), synthetic_rows=3000, synthetic_seed=1),
+        space=SpaceConfig(kind="full", num_blocks=1, extra={"dense_widths": [16, 32], "sparse_widths": [16]}),
+        supernet=SupernetConfig(steps=12, warmup_steps=4, batch_size=128),
+        finetune=FinetuneConfig(steps=4, batch_size=128, eval_batch_size=512, eval_steps=1),
+        search=SearchConfig(population_size=4, sample_size=2, children_per_generation=2, generations=1),
+        retrain=RetrainConfig(top_k=1, epochs=1, steps_per_epoch=6, batch_size=128, eval_batch_size=1024,
+                              baselines=["mlp"]),
+        export=ExportConfig(name="nasrec_tiny", root=os.path.join(root, "saved_models")))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from tfnas.nasrec.pipeline import run
+    root = str(tmp_path_factory.mktemp("nasrec_pipeline"))
+    cfg = tiny_config(root)
+    out = run(cfg, progress=False)
+    return cfg, out
+
+
+def test_pipeline_outputs(finished_run):
+    from tfnas.nasrec.search import CANDIDATES_FILE, FLOPS_PNG, PROGRESS_PNG
+    cfg, out = finished_run
+    search_dir = os.path.join(cfg.run_dir, "search")
+    with open(os.path.join(search_dir, CANDIDATES_FILE)) as f:
+        rows = [json.loads(line) for line in f]
+    assert len(rows) == 6
+    for r in rows:
+        assert np.isfinite(r["logloss"]) and 0.0 < r["logloss"] < 2.0
+        assert r["flops"] > 0 and r["params"] > 0
+    for png in (PROGRESS_PNG, FLOPS_PNG):
+        assert os.path.getsize(os.path.join(search_dir, png)) > 1000
+    results = out["retrain"]
+    assert set(results) == {f"cand_{min(rows, key=lambda r: r['logloss'])['id']}", "mlp"}
+    for r in results.values():
+        assert np.isfinite(r["val_logloss"]) and np.isfinite(r["test_logloss"]) and r["flops"] > 0
+    assert "mlp" in out["report"] and "bayes-optimal" in out["report"]
+
+
+def test_export_reloads_and_matches(finished_run):
+    import tensorflow as tf
+    from tfnas.export import raw_batch_to_inputs
+    from tfnas.graph import Architecture
+    from tfnas.nasrec.pipeline import RunData
+    from tfnas.nasrec.retrain import Retrainer, best_candidate
+    from tfnas.nasrec.subnet import build_subnet
+    from pipelines.ctr.dataset import make_split_dataset
+
+    cfg, out = finished_run
+    path = out["export"]
+    assert os.path.isdir(path) and os.path.basename(path) == "1"
+    assert os.path.dirname(path) == os.path.join(cfg.export.root, cfg.export.name)
+    data = RunData(cfg)
+    raw = next(iter(make_split_dataset(cfg.data.dir, "test", 64, spec=data.spec, processed=False)))
+    served = tf.saved_model.load(path).signatures["serving_default"](**raw_batch_to_inputs(raw, data.spec))
+    prob = served["probability"].numpy().reshape(-1)
+    assert prob.shape == (64,) and np.all((prob > 0) & (prob < 1))
+    # the export is the best retrained candidate: same outputs as its saved weights
+    name, res = best_candidate(out["retrain"])
+    net = build_subnet(Architecture.from_dict(res["arch"]), data.spec)
+    net.load_weights(Retrainer.weights_path_for(os.path.join(cfg.run_dir, "retrain"), name))
+    processed = next(iter(make_split_dataset(cfg.data.dir, "test", 64, spec=data.spec)))
+    logits = net({"dense": processed["dense"], "sparse": processed["sparse"]}, training=False)
+    np.testing.assert_allclose(served["logit"].numpy().reshape(-1), logits.numpy().reshape(-1),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_rerun_skips_finished_stages(finished_run):
+    from tfnas.nasrec.pipeline import run
+    from tfnas.nasrec.retrain import RESULTS_FILE
+    cfg, out = finished_run
+    results = os.path.join(cfg.run_dir, "retrain", RESULTS_FILE)
+    before = os.path.getmtime(results)
+    again = run(cfg, progress=False)
+    assert again["export"] == out["export"]
+    assert os.path.getmtime(results) == before
+    assert sorted(os.listdir(os.path.join(cfg.export.root, cfg.export.name))) == ["1"]
+
+
+def test_cli_parses_nasrec_commands(tmp_path):
+    from tfnas.cli import build_parser
+    parser = build_parser()
+    for stage in ("train-supernet", "search", "retrain", "export", "run"):
+        args = parser.parse_args(["nasrec", stage, "--config", "configs/nasrec_demo.json"])
+        assert args.stage == stage and callable(args.func)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"retrain": {"top_k": "two"}}')
+    args = parser.parse_args(["nasrec", "run", "--config", str(bad)])
+    with pytest.raises(ValueError, match="retrain.top_k"):
+        args.func(args)
