@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def settings(quick: bool) -> dict:
     """Budgets: --quick fits a loaded 2-core CPU; the full setting is the reference's proxy."""
     if quick:
-        return dict(nodes=4, k=3, keep=0.17, proxy_size=8, train_per_class=30, val_per_class=15, proxy_epochs=3,
+        return dict(nodes=4, k=3, keep=0.17, proxy_size=8, train_per_class=50, val_per_class=20, proxy_epochs=10,
                     proxy_scales=(0.5, 1.0), proxy_pools=(1, 2), final_size=32, final_epochs=10, width=0.5,
                     depth=(1, 1, 2, 2, 1), head=256, runs=100)
     return dict(nodes=8, k=10, keep=0.01, proxy_size=16, train_per_class=500, val_per_class=100, proxy_epochs=20,
