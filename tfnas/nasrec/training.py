@@ -68,12 +68,13 @@ def checkpoint_for(supernet, optimizer) -> tf.train.Checkpoint:
 def train_supernet(supernet, dataset: tf.data.Dataset, steps: int, ckpt_dir: str, learning_rate: float = 0.12,
                    warmup_frac: float = 0.1, epsilon: float = 1e-2, initial_accumulator: float = 0.0,
                    clipnorm: float = 5.0, schedule: str = "cosine", save_every: int = 500, keep: int = 2,
-                   callbacks=(), progress: bool = True, skip_seen: bool = True) -> dict:
+                   callbacks=(), progress: bool = True, skip_seen: bool = True, stop_at: int | None = None) -> dict:
     """Train `supernet` for `steps` sampled-path steps on batches of `dataset`, resuming from `ckpt_dir`.
 
     Saves every `save_every` steps and at the end; a run killed at any point restarts from the last
     save with the same weights, optimizer state, step and sampler RNG, and (with `skip_seen`, for a
-    deterministic dataset) the same next batch.  Returns {"step", "loss" (last), "resumed_from"}.
+    deterministic dataset) the same next batch.  `stop_at` ends this call early (at that step) without
+    changing the schedule, which is set by `steps`.  Returns {"step", "loss" (last), "resumed_from"}.
     """
     if steps < 0 or save_every < 1:
         raise ValueError(f"train_supernet: steps must be >= 0 and save_every >= 1, got {steps}, {save_every}")
@@ -88,22 +89,23 @@ def train_supernet(supernet, dataset: tf.data.Dataset, steps: int, ckpt_dir: str
         ckpt.restore(manager.latest_checkpoint)
     done = int(supernet.step.numpy())
     result = {"step": done, "loss": float("nan"), "resumed_from": done}
-    if done >= steps:
+    end = steps if stop_at is None else min(steps, int(stop_at))
+    if done >= end:
         return result
     data = dataset.repeat()
     if skip_seen and done:
         data = data.skip(done)
     iterator = iter(data)
     train_fn = supernet.make_train_function()
-    cbs = list(callbacks) + ([_Progress(steps, done)] if progress else [])
+    cbs = list(callbacks) + ([_Progress(end, done)] if progress else [])
     cb = tf.keras.callbacks.CallbackList(cbs, model=supernet)
     cb.on_train_begin()
     logs = {}
-    for step in range(done, steps):
+    for step in range(done, end):
         cb.on_train_batch_begin(step)
         logs = train_fn(iterator)
         cb.on_train_batch_end(step, logs)
-        if (step + 1) % save_every == 0 or step + 1 == steps:
+        if (step + 1) % save_every == 0 or step + 1 == end:
             manager.save(checkpoint_number=step + 1)
     cb.on_train_end({k: float(v) for k, v in logs.items()})
     result.update(step=int(supernet.step.numpy()), loss=float(logs["loss"]))
