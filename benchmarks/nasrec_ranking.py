@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer supernet / from-scratch steps")
     ap.add_argument("--subnets", type=int, default=20)
     ap.add_argument("--scratch-steps", type=int, default=None)
+    ap.add_argument("--supernet-steps", type=int, default=None, help="override the config's supernet steps")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default="runs/bench_nasrec_ranking")
     args = ap.parse_args(argv)
@@ -78,7 +79,10 @@ def main(argv=None) -> int:
     base = NASRecConfig.load(args.config)
     root = args.out + ("_quick" if args.quick else "")
     scratch_steps = args.scratch_steps or (300 if args.quick else 1500)
-    if not args.quick:
+    if args.supernet_steps:
+        base.supernet.steps = args.supernet_steps
+        base.supernet.warmup_steps = min(base.supernet.warmup_steps, args.supernet_steps // 4)
+    elif not args.quick:
         base.supernet.steps *= 3
     t0 = time.perf_counter()
     rows = {}
