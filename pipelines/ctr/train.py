@@ -108,6 +108,8 @@ def plot_history(csv_path: str, png_path: str) -> None:
         if f"val_{key}" in hist:
             ax.plot(epochs, hist[f"val_{key}"], "s--", label="valid")
         ax.set_xlabel("epoch")
+        if len(epochs) <= 20:
+            ax.set_xticks(epochs)
         ax.set_title(key)
         ax.grid(alpha=0.3)
         ax.legend()
