@@ -320,6 +320,8 @@ class NASRecSpace(SearchSpace):
             return rep(blk, sparse_op=ops[rng.integers(len(ops))]) if ops else None
         if kind in ("dense_width", "sparse_width"):
             choices = [w for w in getattr(self, kind + "s") if w != getattr(blk, kind)]
+            if not choices:  # a space with a single width has nothing to mutate here
+                return None
             return rep(blk, **{kind: int(choices[rng.integers(len(choices))])})
         if kind in ("merge", "fm"):
             return rep(blk, **{kind: not getattr(blk, kind)})
