@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-# Criteo Kaggle per-field cardinalities used by facebookresearch/NasRec (sum 33,762,577 rows)
+# Criteo Kaggle per-field cardinalities used by facebookresearch/NasRec (sum 33,762,601 rows)
 CRITEO_CARDINALITIES = [1461, 584, 10131227, 2202609, 306, 25, 12518, 634, 4, 93146, 5684, 8351593, 3195, 28,
                         14993, 5461307, 11, 5653, 2174, 5, 7046548, 19, 16, 286182, 106, 142573]
 REFERENCE_RATE = {"full": 54.0, "small": 120.0}   # examples/s of the PyTorch reference on this CPU (task brief)
