@@ -47,7 +47,7 @@ def test_split_files_stratified_and_deterministic(tmp_path):
     labels = make_input(src)
     out1 = split_files([str(src)], str(tmp_path / "a"), "criteo", seed=3)
     out2 = split_files([str(src)], str(tmp_path / "b"), "criteo", seed=3)
-    out3 = split_files([str(src)], str(tmp_path / "c"), "criteo", seed=4)
+    split_files([str(src)], str(tmp_path / "c"), "criteo", seed=4)
     assert out1 == out2
     for s in ("train", "valid", "test"):
         assert read_lines(tmp_path / "a" / f"{s}.txt") == read_lines(tmp_path / "b" / f"{s}.txt")

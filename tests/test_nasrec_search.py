@@ -145,3 +145,21 @@ def test_evaluator_finite_and_restores_head(tiny_supernet):
     plain = ev.score(a, finetune=False)
     assert np.isfinite(plain["logloss"]) and plain["logloss"] != first["logloss"]
     assert ev.evaluate(a).metrics == first
+
+
+def test_flops_cache_counts_the_same_flops_with_tiny_tables(tmp_path):
+    """Lookups cost no FLOPs, so the cache may profile a tiny-table twin; params still come from the real model."""
+    from pipelines.ctr.schema import FeatureSpec
+    from tfnas import metrics as tfm
+    from tfnas.nasrec.evaluate import FlopsCache
+    from tfnas.nasrec.subnet import build_subnet
+
+    spec = FeatureSpec.uniform(3, 4, 1000)
+    arch = NASRecSpace("full", 2, dense_widths=[16, 32], sparse_widths=[16]).sample(np.random.default_rng(3))
+    cache = FlopsCache(lambda a: build_subnet(a, spec), str(tmp_path / "flops.json"),
+                       build_for_flops=lambda a: build_subnet(a, spec.with_cap(2)))
+    got = cache(arch)
+    real = build_subnet(arch, spec)
+    assert got["flops"] == tfm.flops_per_example(real)
+    assert got["params"] == tfm.count_params(real)
+    assert json.load(open(tmp_path / "flops.json"))[arch.fingerprint()] == got

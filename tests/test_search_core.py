@@ -1,7 +1,6 @@
 """Strategies: random search, regularized evolution (resume = uninterrupted), keras-tuner Oracle adapter."""
 import json
 
-import numpy as np
 import pytest
 
 from core_toy import ChainEvaluator, ChainSpace

@@ -374,6 +374,20 @@ def predict_in_subprocess(path, inputs: dict, timeout: float = 600) -> dict:
         with np.load(out_path) as out:
             return {k: out[k] for k in out.files}
 
-__all__ = ["existing_versions", "next_version", "serving_input_signature", "export_saved_model",
+def check_reload(network, spec, path, raw: dict) -> float:
+    """Max |p_served - p_keras| of the SavedModel at `path`, reloaded in a fresh process, on a raw batch.
+
+    raw: {"dense" [B, nd], "categorical" [B, ns]} as the readers yield with processed=False.
+    """
+    import tensorflow as tf
+    from pipelines.ctr.features import CTRPreprocessor
+
+    processed = CTRPreprocessor(spec)({"dense": raw["dense"], "categorical": raw["categorical"]})
+    keras_prob = tf.sigmoid(network(processed, training=False)).numpy()
+    served = predict_in_subprocess(path, raw_batch_to_inputs(raw, spec))["probability"]
+    return float(np.max(np.abs(served - keras_prob)))
+
+
+__all__ = ["check_reload", "existing_versions", "next_version", "serving_input_signature", "export_saved_model",
            "load_exported_spec", "rest_request_to_inputs", "raw_batch_to_inputs", "processed_input_model",
            "to_tflite", "tflite_predict", "tflite_latency", "describe_export", "predict_in_subprocess"]

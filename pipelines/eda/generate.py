@@ -124,7 +124,7 @@ def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, r
             fail.unlink()
     except flow.FlowError as e:
         rec.update(status="failed", reason=e.reason, stage=e.stage, detail=e.detail[-2000:])
-    except Exception as e:   # a bug or an unexpected tool state: record it, keep the run going
+    except Exception:   # a bug or an unexpected tool state: record it, keep the run going
         rec.update(status="failed", reason="error", stage="python", detail=traceback.format_exc()[-2000:])
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -227,7 +227,7 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
     cache = str(out / "synth")
     pairs = sorted({(j.design.name, j.tech) for j in pending})
     by_name = {d.name: d for d in designs}
-    synths, bar = {}, _bar(len(pending), progress)
+    bar = _bar(len(pending), progress)
     pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
     try:
         if pool:

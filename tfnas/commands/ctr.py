@@ -114,13 +114,10 @@ def format_table(rows: list[dict], bayes: float | None) -> str:
 
 
 def _leaderboard(args) -> int:
-    import numpy as np
-    import tensorflow as tf
 
     from pipelines.ctr.dataset import make_dataset, split_paths
-    from pipelines.ctr.features import CTRPreprocessor
     from pipelines.ctr.train import RUN_FILE, data_format, load_run, train_run
-    from tfnas.export import export_saved_model, predict_in_subprocess, raw_batch_to_inputs
+    from tfnas.export import check_reload, export_saved_model
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(models) - set(MODELS))
@@ -146,10 +143,7 @@ def _leaderboard(args) -> int:
     print(f"best: {best['model']} exported to {path}")
     test = split_paths(args.data)["test"]
     raw = next(iter(make_dataset(test, data_format(args.data), spec, args.check_rows, processed=False)))
-    processed = CTRPreprocessor(spec)({"dense": raw["dense"], "categorical": raw["categorical"]})
-    keras_prob = tf.sigmoid(network(processed, training=False)).numpy()
-    served = predict_in_subprocess(path, raw_batch_to_inputs(raw, spec))["probability"]
-    diff = float(np.max(np.abs(served - keras_prob)))
-    print(f"reloaded {path} in a fresh process: {len(keras_prob)} raw test rows, "
+    diff = check_reload(network, spec, path, raw)
+    print(f"reloaded {path} in a fresh process: {len(raw['dense'])} raw test rows, "
           f"max |p_served - p_keras| = {diff:.3g}")
     return 0 if diff < 1e-5 else 1

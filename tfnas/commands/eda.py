@@ -1,7 +1,6 @@
 """`tfnas eda generate|split|show`: make labelled placements with the Debian EDA flow, split them, draw one."""
 from __future__ import annotations
 
-import json
 import sys
 
 

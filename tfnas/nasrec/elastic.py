@@ -156,7 +156,6 @@ class ElasticBlock(tf.keras.layers.Layer):
         sparse_stack [B, n, P, E]; row: this block's int32 choice row.  Returns [B, D], [B, S + 8, E]."""
         L = self.layout
         n = self.n_in
-        batch = tf.shape(dense_stack)[0]
         w, s = row[L.dense_width], row[L.sparse_width]
         c = {"dense_stack": dense_stack, "widths": widths, "sparse_stack": sparse_stack,
              "dense_in": row[L.dense_in][:n], "sparse_in": row[L.sparse_in][:n]}

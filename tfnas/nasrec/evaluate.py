@@ -81,8 +81,12 @@ def head_variables(supernet) -> list:
 class FlopsCache:
     """FLOPs and params of standalone subnets keyed by architecture fingerprint; optionally a JSON file."""
 
-    def __init__(self, build: Callable[[Architecture], tf.keras.Model], path: Optional[str] = None):
+    def __init__(self, build: Callable[[Architecture], tf.keras.Model], path: Optional[str] = None,
+                 build_for_flops: Optional[Callable[[Architecture], tf.keras.Model]] = None):
+        """`build_for_flops` may build the same subnet with tiny embedding tables: lookups cost no FLOPs,
+        and freezing small tables into the profiled graph is several times faster."""
         self._build, self.path = build, path
+        self._build_for_flops = build_for_flops or build
         self._data: dict = {}
         if path and os.path.exists(path):
             with open(path) as f:
@@ -91,10 +95,9 @@ class FlopsCache:
     def __call__(self, arch: Architecture) -> dict:
         key = arch.fingerprint()
         if key not in self._data:
-            model = self._build(arch)
-            self._data[key] = {"flops": float(tfm.flops_per_example(model)),
-                               "params": float(tfm.count_params(model))}
-            del model
+            params = float(tfm.count_params(self._build(arch)))
+            flops = float(tfm.flops_per_example(self._build_for_flops(arch)))
+            self._data[key] = {"flops": flops, "params": params}
             if self.path:
                 tmp = self.path + ".tmp"
                 with open(tmp, "w") as f:

@@ -43,11 +43,11 @@ class RunData:
                              f"found {sorted(k for k, v in self.paths.items() if v)}")
         return name
 
-    def dataset(self, split: str, batch_size: int, train: bool = False, seed: int = 0):
-        """Processed batches of `split`; training sets are shuffled and repeat forever."""
+    def dataset(self, split: str, batch_size: int, train: bool = False, seed: int = 0, raw: bool = False):
+        """Processed (or raw) batches of `split`; training sets are shuffled and repeat forever."""
         kw = {} if self.cfg.fmt == "auto" else {"fmt": self.cfg.fmt}
         return self._mod.make_split_dataset(self.dir, self._name(split), batch_size, spec=self.spec,
-                                            shuffle=train, repeat=train, processed=True, seed=seed, **kw)
+                                            shuffle=train, repeat=train, processed=not raw, seed=seed, **kw)
 
     def num_batches(self, split: str, batch_size: int) -> int:
         """Batches in one pass over `split` (counted once)."""
@@ -133,11 +133,12 @@ class Pipeline:
         ft = finetune or self.cfg.finetune
         spec = self.data.spec
 
-        def build(arch):
+        def build(arch, spec=spec):
             from tfnas.nasrec.subnet import build_subnet
             return build_subnet(arch, spec)
 
-        cost = FlopsCache(build, self.path("search", "flops_cache.json"))
+        cost = FlopsCache(build, self.path("search", "flops_cache.json"),
+                          build_for_flops=lambda arch: build(arch, spec.with_cap(2)))
         os.makedirs(self.path("search"), exist_ok=True)
         return SupernetEvaluator(self.supernet(),
                                  self.data.dataset("train", ft.batch_size, train=True, seed=1),
@@ -184,9 +185,22 @@ class Pipeline:
         network.load_weights(Retrainer.weights_path_for(self.path("retrain"), name))
         ec = self.cfg.export
         path = export_saved_model(network, self.data.spec, ec.name, version=ec.version or None, root=ec.root)
+        diff = self._check_export(network, path)
+        print(f"[nasrec] exported {name} to {path}; reloaded in a fresh process on raw test rows: "
+              f"max |p_served - p_keras| = {diff:.3g}", flush=True)
+        if not diff < 1e-5:
+            raise RuntimeError(f"{path}: the reloaded SavedModel disagrees with the Keras model ({diff:.3g})")
         with open(marker, "w") as f:
-            json.dump({"path": str(path), "model": name, "val_logloss": res["val_logloss"]}, f)
+            json.dump({"path": str(path), "model": name, "val_logloss": res["val_logloss"],
+                       "reload_max_abs_diff": diff}, f)
         return str(path)
+
+    def _check_export(self, network, path, rows: int = 256) -> float:
+        """Reload the export in a fresh process and compare it with the Keras network on raw rows."""
+        from tfnas.export import check_reload
+        split = "test" if self.data.has("test") else "val"
+        raw = next(iter(self.data.dataset(split, rows, raw=True)))
+        return check_reload(network, self.data.spec, path, raw)
 
     def report(self) -> str:
         """Found net vs baselines (logloss, AUC, FLOPs) and the Bayes-optimal logloss, as text."""
