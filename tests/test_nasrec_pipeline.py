@@ -46,8 +46,12 @@ def test_pipeline_outputs(finished_run):
         assert os.path.getsize(os.path.join(search_dir, png)) > 1000
     results = out["retrain"]
     assert set(results) == {f"cand_{min(rows, key=lambda r: r['logloss'])['id']}", "mlp"}
+    from tfnas.nasrec.pipeline import RunData
+    bayes = RunData(cfg).bayes_logloss()
     for r in results.values():
         assert np.isfinite(r["val_logloss"]) and np.isfinite(r["test_logloss"]) and r["flops"] > 0
+        # the planted data's Bayes-optimal logloss is a floor no trained model gets under
+        assert bayes["test"] < r["test_logloss"] and bayes["val"] < r["val_logloss"]
     assert "mlp" in out["report"] and "bayes-optimal" in out["report"]
 
 
