@@ -107,8 +107,10 @@ class Pipeline:
     def supernet(self):
         """The trained (or resumed) supernet: trains up to its step budget, restoring its checkpoint."""
         if self._supernet is None:
+            import tensorflow as tf
             from tfnas.nasrec.supernet import NASRecSupernet
             sc, sp = self.cfg.supernet, self.cfg.space
+            tf.keras.utils.set_random_seed(sc.seed)  # initial weights, hence the whole search, repeat
             net = NASRecSupernet(self.data.spec, kind=sp.kind, num_blocks=sp.num_blocks, sampler=sc.sampler,
                                  warmup_steps=sc.warmup_steps, seed=sc.seed, **sp.extra, **sc.extra)
             steps = sc.steps or self.data.num_batches("train", sc.batch_size)
