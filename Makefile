@@ -25,7 +25,7 @@ demo: venv
 	$(VENV)/bin/tfnas nasrec run --config configs/nasrec_demo.json
 
 test: venv eda-tools
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=900 tests
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=900 --durations=15 tests
 
 test-core: venv
 	$(VENV)/bin/python -m pytest -q tests/test_graph.py tests/test_search_core.py tests/test_metrics.py
