@@ -9,7 +9,6 @@ architecture does not depend on the order in which candidates are evaluated.
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Callable, Optional
 
@@ -19,28 +18,9 @@ import tensorflow as tf
 from tfnas import metrics as tfm
 from tfnas.graph import Architecture
 from tfnas.nasrec.config import FinetuneConfig
+from tfnas.nasrec.supernet import split_batch
+from tfnas.nasrec.training import WarmupCosine
 from tfnas.space import Evaluator, Result
-
-
-class WarmupCosine(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up over the first `warmup_frac` of `total_steps`, then cosine decay to ~0 (NASRec's)."""
-
-    def __init__(self, peak: float, total_steps: int, warmup_frac: float = 0.1, floor: float = 1e-8):
-        self.peak, self.total_steps = float(peak), max(1, int(total_steps))
-        self.warmup_frac, self.floor = float(warmup_frac), float(floor)
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        total = float(self.total_steps)
-        warm = max(1.0, self.warmup_frac * total)
-        ramp = self.peak * (step + 1.0) / warm
-        frac = tf.clip_by_value((step - warm) / max(1.0, total - warm), 0.0, 1.0)
-        cos = self.floor + 0.5 * (self.peak - self.floor) * (1.0 + tf.cos(math.pi * frac))
-        return tf.where(step < warm, ramp, cos)
-
-    def get_config(self):
-        return {"peak": self.peak, "total_steps": self.total_steps,
-                "warmup_frac": self.warmup_frac, "floor": self.floor}
 
 
 def make_optimizer(name: str, learning_rate, clipnorm: Optional[float] = None):
@@ -54,16 +34,6 @@ def make_optimizer(name: str, learning_rate, clipnorm: Optional[float] = None):
     if name == "sgd":
         return tf.keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, **kw)
     raise ValueError(f"unknown optimizer {name!r}; use adagrad, adam or sgd")
-
-
-def split_batch(batch):
-    """(features, labels [B]) from a processed batch: a dict holding "label", or a (features, label) pair."""
-    if isinstance(batch, (tuple, list)):
-        x, y = batch[0], batch[1]
-    else:
-        x = {k: v for k, v in batch.items() if k != "label"}
-        y = batch["label"]
-    return x, tf.reshape(tf.cast(y, tf.float32), [-1])
 
 
 def head_variables(supernet) -> list:

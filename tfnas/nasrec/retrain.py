@@ -16,7 +16,9 @@ import tensorflow as tf
 
 from tfnas import metrics as tfm
 from tfnas.nasrec.config import RetrainConfig
-from tfnas.nasrec.evaluate import WarmupCosine, make_optimizer, split_batch
+from tfnas.nasrec.evaluate import make_optimizer
+from tfnas.nasrec.supernet import split_batch
+from tfnas.nasrec.training import WarmupCosine
 
 RESULTS_FILE = "results.json"
 

@@ -137,7 +137,7 @@ class NASRecSupernet(tf.keras.Model):
     @_no_autograph
     def train_step(self, data):
         """Sample a path in-graph, train it with binary cross-entropy from logits, clip by global norm."""
-        x, y = _split(data)
+        x, y = split_batch(data)
         choice = self.sample_choice(self.step)
         with tf.GradientTape() as tape:
             logits = tf.reshape(self.forward(x, choice), [-1])
@@ -156,7 +156,7 @@ class NASRecSupernet(tf.keras.Model):
 
     @_no_autograph
     def test_step(self, data):
-        x, y = _split(data)
+        x, y = split_batch(data)
         logits = tf.reshape(self(x, training=False), [-1])
         return {"loss": tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))}
 
@@ -169,7 +169,7 @@ def dedup(g):
     return tf.IndexedSlices(tf.math.unsorted_segment_sum(g.values, pos, tf.shape(idx)[0]), idx, g.dense_shape)
 
 
-def _split(data):
+def split_batch(data):
     """(features, labels [B]) from a dict batch holding "label" or a (features, labels) pair."""
     if isinstance(data, (tuple, list)):
         x, y = data[0], data[1]
