@@ -67,9 +67,9 @@ def test_sampled_choices_are_space_members_and_warmup_is_full():
     np.testing.assert_array_equal(np.delete(full, [L.left, L.right], 1), np.delete(sn.full, [L.left, L.right], 1))
 
 
-@pytest.mark.parametrize("kind", ["small", "full"])
-def test_subnet_from_supernet_matches_supernet(kind):
-    sn = NASRecSupernet(SPEC, kind=kind, num_blocks=3, **TINY)
+@pytest.mark.parametrize("kind,balance_dot", [("small", True), ("full", True), ("small", False)])
+def test_subnet_from_supernet_matches_supernet(kind, balance_dot):
+    sn = NASRecSupernet(SPEC, kind=kind, num_blocks=3, balance_dot=balance_dot, **TINY)
     x, _ = batch(1)
     sn(x)
     rng = np.random.default_rng(0)
@@ -81,6 +81,27 @@ def test_subnet_from_supernet_matches_supernet(kind):
         sub = subnet_from_supernet(sn, arch)
         np.testing.assert_allclose(sub(x).numpy(), sn(x).numpy(), atol=1e-4, rtol=1e-5)
         assert sub.count_params() < sn.count_params()
+
+
+def test_operator_balancing_switch_fixes_dot_rows():
+    """Balanced: a Dot-Product of width d interacts dot_rows(d) rows; unbalanced: the widest one's, always."""
+    rng = np.random.default_rng(3)
+    for balance in (True, False):
+        space = NASRecSupernet(SPEC, kind="small", num_blocks=3, balance_dot=balance, **TINY).space
+        rows = set()
+        for _ in range(12):
+            arch = space.sample(rng)
+            model = build_subnet(arch, SPEC, 16, space=space)
+            for layer in model.layers:
+                if isinstance(layer, ops.DotProduct):
+                    rows.add((layer.units, layer.s_kernel.shape[1]))
+        if balance:
+            assert all(k == ops.dot_rows(w) for w, k in rows) and len({k for _, k in rows}) > 1
+        else:
+            assert {k for _, k in rows} == {ops.dot_rows(16)} and len({w for w, _ in rows}) > 1
+    other = NASRecSupernet(SPEC, kind="small", num_blocks=3, balance_dot=True, **TINY).space
+    with pytest.raises(ValueError, match="dot_rows"):
+        other.check(arch)   # an unbalanced arch is not in the balanced space
 
 
 def test_build_subnet_is_plain_serializable_keras():

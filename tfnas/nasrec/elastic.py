@@ -28,7 +28,8 @@ class ElasticBlock(tf.keras.layers.Layer):
     """Block `index` (0-based) of the supernet; reads outputs 0..index, returns (dense [B,D], sparse [B,R,E])."""
 
     def __init__(self, index: int, layout: ChoiceLayout, dense_ops, sparse_ops, n_dense: int, n_sparse: int,
-                 max_dense: int, max_sparse: int, embedding_dim: int = 16, **kwargs):
+                 max_dense: int, max_sparse: int, embedding_dim: int = 16, fixed_dot_rows: int | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.index, self.layout = index, layout
         self.dense_ops, self.sparse_ops = tuple(dense_ops), tuple(sparse_ops)
@@ -41,7 +42,9 @@ class ElasticBlock(tf.keras.layers.Layer):
         self.P = max(n_sparse, self.R)
         self.dense_rows = self.n_in * max_dense
         self.sparse_rows = self.n_in * self.P
-        self.K = ops.dot_rows(max_dense)
+        # Dot-Product rows: dot_rows(width) per block (operator balancing) or one fixed count (the ablation)
+        self.fixed_dot_rows = fixed_dot_rows
+        self.K = fixed_dot_rows or ops.dot_rows(max_dense)
         self.w = {}
 
     def _add(self, name, shape):
@@ -114,7 +117,10 @@ class ElasticBlock(tf.keras.layers.Layer):
         return tf.nn.relu(self._ln(p, y, w))
 
     def _dot(self, c, w):
-        k = tf.cast(tf.round(tf.sqrt(2.0 * tf.cast(w, tf.float32))), tf.int32)
+        if self.fixed_dot_rows:
+            k = tf.constant(self.K, tf.int32)
+        else:
+            k = tf.cast(tf.round(tf.sqrt(2.0 * tf.cast(w, tf.float32))), tf.int32)
         d = self._dense_in(c, self.w["dot/d_kernel"], self.E) + self.w["dot/d_bias"]
         d = layer_norm(d, self.w["dot/d_gamma"], self.w["dot/d_beta"])
         s = self._sparse_in(c, self.w["dot/s_kernel"], k) + take(self.w["dot/s_bias"], k, 0)

@@ -18,6 +18,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfnas.nasrec.space import dot_rows  # noqa: F401  (operator balancing: rows of a Dot-Product)
 from tfnas.supernet.masking import layer_norm
 
 # plain TF code with no tensor-dependent Python control flow: skip autograph (it costs
@@ -25,11 +26,6 @@ from tfnas.supernet.masking import layer_norm
 _no_autograph = tf.autograph.experimental.do_not_convert
 
 ATTENTION_HEADS = 8
-
-
-def dot_rows(width: int) -> int:
-    """Sparse rows the Dot-Product projects to at dense width `width`: round(sqrt(2 width))."""
-    return int(round(math.sqrt(2 * width)))
 
 
 def num_pairs(rows: int) -> int:
@@ -178,14 +174,16 @@ class FC(NASRecLayer):
 
 
 class DotProduct(NASRecLayer):
-    """Dense op 'dot': dense -> 1 row, sparse -> dot_rows(units) rows, pairwise dots -> Linear(units)+LN."""
+    """Dense op 'dot': dense -> 1 row, sparse -> `rows` rows (default dot_rows(units): operator balancing),
+    pairwise dots -> Linear(units)+LN."""
 
-    def __init__(self, units: int, embedding_dim: int = 16, **kwargs):
-        super().__init__(units=int(units), embedding_dim=int(embedding_dim), **kwargs)
+    def __init__(self, units: int, embedding_dim: int = 16, rows: int | None = None, **kwargs):
+        super().__init__(units=int(units), embedding_dim=int(embedding_dim),
+                         rows=None if rows is None else int(rows), **kwargs)
 
     def build(self, input_shape):
         dense_shape, sparse_shape = input_shape
-        e, k = self.embedding_dim, dot_rows(self.units)
+        e, k = self.embedding_dim, self.rows or dot_rows(self.units)
         self.d_kernel, self.d_bias = self.add("d_kernel", (int(dense_shape[-1]), e)), self.add("d_bias", (e,), "zeros")
         self.d_gamma, self.d_beta = self.add("d_gamma", (e,), "ones"), self.add("d_beta", (e,), "zeros")
         self.s_kernel, self.s_bias = self.add("s_kernel", (int(sparse_shape[1]), k)), self.add("s_bias", (k,), "zeros")

@@ -25,6 +25,7 @@ The supernet consumes the same facts as an int32 "choice" array [num_blocks, FIE
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Sequence
 
 import numpy as np
@@ -50,6 +51,12 @@ EMBEDDING_DIM = 16
 MERGE_ROWS = 8               # dense->sparse merge adds 8 rows of EMBEDDING_DIM (reference: 8 splits x 16)
 MAX_INPUTS = 4               # at most 4 earlier outputs per dense / sparse input
 HEAD = "head"
+
+
+def dot_rows(width: int) -> int:
+    """Operator balancing: sparse rows a Dot-Product of dense width `width` interacts, round(sqrt(2 width)),
+    so that its k (k + 1) / 2 pairwise dots are about `width` values."""
+    return int(round(math.sqrt(2 * width)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,8 +181,12 @@ class ChoiceLayout:
 
 
 # ------------------------------------------------------------------------------------------ arch <-> blocks
-def blocks_to_arch(blocks: Sequence[BlockSpec], kind: str = "full") -> Architecture:
-    """Build the canonical Architecture of a list of BlockSpecs (block i+1 = blocks[i])."""
+def blocks_to_arch(blocks: Sequence[BlockSpec], kind: str = "full",
+                   fixed_dot_rows: int | None = None) -> Architecture:
+    """Build the canonical Architecture of a list of BlockSpecs (block i+1 = blocks[i]).
+
+    `fixed_dot_rows` (operator balancing off) is recorded in the meta as ``dot_rows``: every Dot-Product then
+    interacts that many rows whatever its width; without it, block widths decide (`dot_rows`)."""
     nodes = [(0, {"op": "input"})]
     edges: dict[tuple, set] = {}
     for i, blk in enumerate(blocks, start=1):
@@ -189,8 +200,16 @@ def blocks_to_arch(blocks: Sequence[BlockSpec], kind: str = "full") -> Architect
                 edges.setdefault((int(j), i), set()).add(role)
     nodes.append((HEAD, {"op": "head"}))
     edges[(len(blocks), HEAD)] = {"dense", "sparse"}
-    return Architecture(nodes, [(u, v, {"roles": sorted(r)}) for (u, v), r in edges.items()],
-                        meta={"space": f"nasrec-{kind}", "num_blocks": len(blocks)})
+    meta = {"space": f"nasrec-{kind}", "num_blocks": len(blocks)}
+    if fixed_dot_rows is not None:
+        meta["dot_rows"] = int(fixed_dot_rows)
+    return Architecture(nodes, [(u, v, {"roles": sorted(r)}) for (u, v), r in edges.items()], meta=meta)
+
+
+def dot_rows_of(arch: Architecture, width: int) -> int:
+    """Rows the Dot-Product of dense width `width` interacts in `arch` (balanced unless its meta fixes them)."""
+    fixed = arch.meta.get("dot_rows")
+    return dot_rows(width) if fixed is None else int(fixed)
 
 
 def arch_to_blocks(arch: Architecture) -> list[BlockSpec]:
@@ -225,10 +244,14 @@ def num_inputs(n_available: int, rng: np.random.Generator) -> int:
 
 
 class NASRecSpace(SearchSpace):
-    """NASRec-Small or NASRec-Full with `num_blocks` blocks (reference: 7)."""
+    """NASRec-Small or NASRec-Full with `num_blocks` blocks (reference: 7).
+
+    `balance_dot=False` is the ablation without operator balancing: every Dot-Product interacts the rows of
+    the widest one, dot_rows(max dense width), so its cost no longer follows its dense width."""
 
     def __init__(self, kind: str = "full", num_blocks: int = 7,
-                 dense_widths: Sequence[int] = DENSE_WIDTHS, sparse_widths: Sequence[int] = SPARSE_WIDTHS):
+                 dense_widths: Sequence[int] = DENSE_WIDTHS, sparse_widths: Sequence[int] = SPARSE_WIDTHS,
+                 balance_dot: bool = True):
         if kind not in SPACES:
             raise ValueError(f"NASRecSpace kind must be one of {sorted(SPACES)}, got {kind!r}")
         if num_blocks < 1:
@@ -238,12 +261,14 @@ class NASRecSpace(SearchSpace):
         self.sparse_ops = SPACES[kind]["sparse_ops"]
         self.dense_widths = tuple(sorted(int(w) for w in dense_widths))
         self.sparse_widths = tuple(sorted(int(w) for w in sparse_widths))
+        self.balance_dot = bool(balance_dot)
+        self.fixed_dot_rows = None if self.balance_dot else dot_rows(max(self.dense_widths))
         self.layout = ChoiceLayout(self.num_blocks)
         self.name = f"nasrec-{kind}"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "num_blocks": self.num_blocks,
-                "dense_widths": list(self.dense_widths), "sparse_widths": list(self.sparse_widths)}
+        return {"kind": self.kind, "num_blocks": self.num_blocks, "dense_widths": list(self.dense_widths),
+                "sparse_widths": list(self.sparse_widths), "balance_dot": self.balance_dot}
 
     # ---------------------------------------------------------------- conversions
     def blocks(self, arch: Architecture) -> list[BlockSpec]:
@@ -252,7 +277,7 @@ class NASRecSpace(SearchSpace):
         return arch_to_blocks(arch)
 
     def from_blocks(self, blocks: Sequence[BlockSpec]) -> Architecture:
-        return blocks_to_arch(blocks, self.kind)
+        return blocks_to_arch(blocks, self.kind, self.fixed_dot_rows)
 
     def encode(self, arch: Architecture) -> np.ndarray:
         """Architecture -> supernet choice array [num_blocks, fields]."""
@@ -358,6 +383,10 @@ class NASRecSpace(SearchSpace):
             raise ValueError(f"node 0: op must be 'input', got {g.nodes[0].get('op')!r}")
         if g.nodes[HEAD].get("op") != "head":
             raise ValueError(f"node {HEAD!r}: op must be 'head', got {g.nodes[HEAD].get('op')!r}")
+        if arch.meta.get("dot_rows") != self.fixed_dot_rows:
+            want = "none (operator balancing on)" if self.balance_dot else self.fixed_dot_rows
+            raise ValueError(f"{self.name}: meta 'dot_rows' = {arch.meta.get('dot_rows')!r}, this space "
+                             f"wants {want}")
         head_in = list(g.predecessors(HEAD))
         if head_in != [self.num_blocks]:
             raise ValueError(f"node {HEAD!r}: must have exactly one input, block {self.num_blocks}; "

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tfnas.graph import Architecture
 from tfnas.nasrec import ops
-from tfnas.nasrec.space import EMBEDDING_DIM, MERGE_ROWS, NASRecSpace, arch_to_blocks
+from tfnas.nasrec.space import EMBEDDING_DIM, MERGE_ROWS, NASRecSpace, arch_to_blocks, dot_rows_of
 
 
 def _concat(tensors, axis, name):
@@ -35,7 +35,8 @@ def build_subnet(arch: Architecture, spec, embedding_dim: int = EMBEDDING_DIM, s
             d = ops.FC(blk.dense_width, name=p + "fc")(_concat([dense[j] for j in blk.dense_in], 1, p + "dense_in"))
         elif blk.dense_op == "dot":
             d_in = _concat([dense[j] for j in blk.dense_in], 1, p + "dense_in")
-            d = ops.DotProduct(blk.dense_width, embedding_dim, name=p + "dot")([d_in, s_in])
+            d = ops.DotProduct(blk.dense_width, embedding_dim, rows=dot_rows_of(arch, blk.dense_width),
+                               name=p + "dot")([d_in, s_in])
         else:
             layer = ops.DENSE_LAYERS[blk.dense_op](blk.dense_width, name=p + blk.dense_op)
             d = layer([dense[blk.left], dense[blk.right]])
@@ -98,7 +99,7 @@ def subnet_from_supernet(supernet, arch: Architecture, name: str = "nasrec_subne
         if blk.dense_op == "fc":
             weights = [w["fc/kernel"][d_rows, :wd]] + ln("fc/", wd)
         elif blk.dense_op == "dot":
-            k = ops.dot_rows(wd)
+            k = dot_rows_of(arch, wd)
             weights = ([w["dot/d_kernel"][d_rows]] + ln("dot/d_", E) + [w["dot/s_kernel"][s_rows, :k]]
                        + ln("dot/s_", k) + [w["dot/kernel"][:ops.num_pairs(k), :wd]] + ln("dot/", wd))
         elif blk.dense_op == "gating":

@@ -47,7 +47,7 @@ class NASRecSupernet(tf.keras.Model):
 
     def __init__(self, spec, kind: str = "full", num_blocks: int = 7, sampler="single_op_any_connection",
                  warmup_steps: int = 0, seed: int = 0, dense_widths=DENSE_WIDTHS, sparse_widths=SPARSE_WIDTHS,
-                 embedding_dim: int = EMBEDDING_DIM, **kwargs):
+                 embedding_dim: int = EMBEDDING_DIM, balance_dot: bool = True, **kwargs):
         super().__init__(**kwargs)
         if spec.num_dense < 1 or spec.num_sparse < 1:
             raise ValueError(f"NASRecSupernet needs >= 1 dense and >= 1 sparse feature, spec has "
@@ -55,7 +55,7 @@ class NASRecSupernet(tf.keras.Model):
         if spec.num_dense > max(dense_widths):
             raise ValueError(f"NASRecSupernet: {spec.num_dense} dense features exceed the largest dense width")
         self.spec = spec
-        self.space = NASRecSpace(kind, num_blocks, dense_widths, sparse_widths)
+        self.space = NASRecSpace(kind, num_blocks, dense_widths, sparse_widths, balance_dot)
         self.layout = self.space.layout
         self.embedding_dim = int(embedding_dim)
         self.max_dense, self.max_sparse = max(self.space.dense_widths), max(self.space.sparse_widths)
@@ -63,7 +63,7 @@ class NASRecSupernet(tf.keras.Model):
         self.embedding = ops.FeatureEmbedding(spec.vocab_sizes, self.embedding_dim, name="embedding")
         self.blocks = [ElasticBlock(b, self.layout, self.space.dense_ops, self.space.sparse_ops, spec.num_dense,
                                     spec.num_sparse, self.max_dense, self.max_sparse, self.embedding_dim,
-                                    name=f"block{b + 1}") for b in range(num_blocks)]
+                                    self.space.fixed_dot_rows, name=f"block{b + 1}") for b in range(num_blocks)]
         self.head = ElasticHead(self.max_dense, self.max_sparse + MERGE_ROWS, self.embedding_dim, name="head")
         self.full = full_choice(self.space)
         self.fixed_choice = tf.Variable(self.full, trainable=False, name="fixed_choice")
