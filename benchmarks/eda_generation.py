@@ -3,6 +3,12 @@ setting, and label statistics (hotspot rate, failed-net distribution), all measu
 
     .venv/bin/python benchmarks/eda_generation.py --quick            # ~700 and ~1,700-cell designs, few placements
     .venv/bin/python benchmarks/eda_generation.py --jobs 2 --out runs/eda_bench
+    .venv/bin/python benchmarks/eda_generation.py --quick --compare-legacy   # + old flow path on the same placements
+
+`--compare-legacy` also makes every placement with the flow's old path first (`legacy=True`: untuned malloc,
+per-placement qrouter -i / getfillcell; the Python parse is the current one in both), reports the CPU-seconds ratio
+old/new on the same placements (the figure least affected by other load on a shared machine) and checks that both
+paths give identical samples.
 """
 from __future__ import annotations
 
@@ -30,9 +36,9 @@ SIZES = {
 }
 
 
-def run_size_class(label, specs, per_design, jobs, seed, out_root, space):
-    """Generate `per_design` placements of each design in one size class; returns (summary, dataset dir)."""
-    out = Path(out_root) / f"size_{label.strip('~')}"
+def run_size_class(label, specs, per_design, jobs, seed, out_root, space, legacy=False):
+    """Generate `per_design` placements of each design in one size class; returns (summary, dataset dir, synth s)."""
+    out = Path(out_root) / (f"size_{label.strip('~')}" + ("_legacy" if legacy else ""))
     ds = designs.resolve(specs)
     # synthesis is once per design and not part of the per-placement rate: do it first, time it separately
     from pipelines.eda import flow
@@ -40,8 +46,30 @@ def run_size_class(label, specs, per_design, jobs, seed, out_root, space):
     for d in ds:
         flow.synthesize(d, "osu018", out / "synth")
     synth_s = time.monotonic() - t0
-    summary = generate.generate(ds, out, per_design, seed=seed, jobs=jobs, space=space, progress=True)
+    summary = generate.generate(ds, out, per_design, seed=seed, jobs=jobs, space=space, progress=True, legacy=legacy)
     return summary, out, synth_s
+
+
+def legacy_comparison(new, old, new_dir, old_dir):
+    """CPU-s and wall ratios old/new over the placements both paths finished, and whether their samples are identical."""
+    from pipelines.eda.reproduce import compare_datasets
+    a = {r["placement_id"]: r for r in new.records if r["status"] == "done"}
+    b = {r["placement_id"]: r for r in old.records if r["status"] == "done"}
+    common = sorted(set(a) & set(b))
+    cpu_new, cpu_old = sum(a[k]["cpu_s"] for k in common), sum(b[k]["cpu_s"] for k in common)
+    steps = {}
+    for k in ("cpu_place", "cpu_route", "cpu_parse"):
+        steps[k] = {"new": round(float(np.mean([a[i]["timings_s"].get(k, 0) for i in common])), 3) if common else None,
+                    "legacy": round(float(np.mean([b[i]["timings_s"].get(k, 0) for i in common])), 3) if common else None}
+    same = compare_datasets(new_dir, old_dir)
+    return {"placements": len(common), "cpu_s_per_placement_new": round(cpu_new / max(len(common), 1), 3),
+            "cpu_s_per_placement_legacy": round(cpu_old / max(len(common), 1), 3),
+            "cpu_ratio_legacy_over_new": round(cpu_old / cpu_new, 3) if cpu_new else None,
+            "wall_s_new": round(new.seconds, 1), "wall_s_legacy": round(old.seconds, 1),
+            "placements_per_hour_new": round(new.placements_per_hour, 1),
+            "placements_per_hour_legacy": round(old.placements_per_hour, 1),
+            "mean_step_cpu_s": steps, "samples_identical": f"{same['identical']}/{same['compared']}",
+            "differences": same["differences"][:5]}
 
 
 def knob_failure_table(records):
@@ -96,6 +124,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-design", type=int, default=None, help="placements per design (default 6 quick / 25)")
     ap.add_argument("--out", default=None, help="keep datasets and results.json here (default: temp dir)")
+    ap.add_argument("--compare-legacy", action="store_true",
+                    help="also run the old flow path on the same placements (first), report CPU ratio + identity")
     args = ap.parse_args(argv)
     tools.require_tools()
     per = args.per_design or (4 if args.quick else 25)
@@ -109,6 +139,10 @@ def main(argv=None) -> int:
                "sizes": {}}
     all_records, all_dirs = [], []
     for label, specs in sizes.items():
+        if args.compare_legacy:
+            load0 = os.getloadavg()
+            old, old_out, _ = run_size_class(label, specs, per, args.jobs, args.seed, root, space, legacy=True)
+            load1 = os.getloadavg()
         summary, out, synth_s = run_size_class(label, specs, per, args.jobs, args.seed, root, space)
         done = [r for r in summary.records if r["status"] == "done"]
         cells = sorted({r["n_cells"] for r in done})
@@ -125,6 +159,10 @@ def main(argv=None) -> int:
             "mean_step_s": {k: round(float(np.mean(v)), 3) for k, v in sorted(t.items())},
             "mean_placement_s": round(float(np.mean([r["seconds"] for r in done])), 2) if done else None,
         }
+        if args.compare_legacy:
+            cmp = legacy_comparison(summary, old, out, old_out)
+            cmp.update(load_avg_legacy=[load0, load1], load_avg_new=[load1, os.getloadavg()])
+            results["sizes"][label]["legacy_comparison"] = cmp
         print(f"\n[{label} cells {cells}] {summary.table()}", flush=True)
         all_records += summary.records
         all_dirs += [str(generate.sample_dir(out, r["placement_id"])) for r in done]
@@ -142,6 +180,13 @@ def main(argv=None) -> int:
               f"{r['placements_per_hour']:>8} {r['mean_placement_s']!s:>6} {r['cpu_s_per_placement']:>8} "
               f"{r['cpu_bound_placements_per_hour']:>17}")
         print(f"{'':>6} mean step seconds: {r['mean_step_s']}")
+    for label, r in results["sizes"].items():
+        c = r.get("legacy_comparison")
+        if c:
+            print(f"{label:>6} legacy vs new on the same {c['placements']} placements: CPU s/pl "
+                  f"{c['cpu_s_per_placement_legacy']} -> {c['cpu_s_per_placement_new']} (x{c['cpu_ratio_legacy_over_new']}); "
+                  f"pl/hour {c['placements_per_hour_legacy']} -> {c['placements_per_hour_new']}; "
+                  f"samples identical {c['samples_identical']}; steps {c['mean_step_cpu_s']}")
     print("\n== share of placements with failed nets, per knob value ==")
     print(f"{'knob':>16} {'value':>6} {'n':>4} {'stage1':>7} {'stage2':>7} {'mean nets':>9}")
     for r in results["knob_failure"]:

@@ -27,6 +27,24 @@ def dataset(tmp_path_factory):
 
 # ---------------------------------------------------------------- no tools needed
 
+def test_longest_jobs_start_first(tmp_path, monkeypatch):
+    """Big designs and graywolf's normal annealing (3x the moves) are submitted first: no worker idles at the end."""
+    ds = designs.resolve(["mult4", "mult8"])
+    cells = {"mult4": 100, "mult8": 600}
+    fake = lambda d, t, cache: (flow.SynthResult(d.name, d.family, d.top, t, str(tmp_path), cells[d.name],  # noqa: E731
+                                                 ("vdd", "gnd"), 0.0), None)
+    order = []
+    monkeypatch.setattr(generate, "_synth_job", fake)
+    monkeypatch.setattr(generate, "_warm_up", lambda *a: None)
+    monkeypatch.setattr(tools, "require_tools", lambda *a, **k: {})
+    monkeypatch.setattr(generate, "run_job", lambda j, s, *a: order.append(j) or {"placement_id": j.placement_id,
+                                                                                "status": "done"})
+    space = generate.KnobSpace(graywolf_fast=(0, 10))
+    generate.generate(ds, tmp_path / "ds", 6, seed=1, jobs=1, space=space, progress=False)
+    costs = [cells[j.design.name] * (3 if j.knobs.graywolf_fast == 0 else 1) for j in order]
+    assert len(order) == 12 and costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
+
+
 def test_plan_is_deterministic_and_spreads_techs():
     ds = designs.resolve("mult4,alu4")
     a = generate.plan(ds, 4, seed=1, techs=("osu018", "osu035"))

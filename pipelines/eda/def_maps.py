@@ -5,6 +5,7 @@ Supply nets (SPECIALNETS, USE POWER/GROUND, vdd/gnd/VSS... names) never enter an
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections import Counter
@@ -293,11 +294,27 @@ def _hotspot(pins: dict, failed: list, grid: TileGrid) -> tuple:
     return out, unknown
 
 
+def cached_lef(paths: tuple) -> Lef:
+    """Parsed LEF of `paths`, parsed once per process and per file version (path, size, mtime); treat it read-only."""
+    key = tuple((str(p), *_stamp(p)) for p in paths)
+    return _parse_lef_once(key)
+
+
+def _stamp(path) -> tuple:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_lef_once(key: tuple) -> Lef:
+    return read_lef([k[0] for k in key])
+
+
 def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
                 failed_nets_stage1: list[str], failed_nets_stage2: list[str],
                 congestion_path: str | None, meta: dict, rows_per_tile: int = 2) -> Sample:
     """Build one `Sample`: placement features + routing labels on a grid of `rows_per_tile`-row square tiles."""
-    lef = read_lef(list(lef_paths))
+    lef = cached_lef(tuple(lef_paths))
     placed = read_def(placed_def)
     grid, row_info = make_grid(placed, lef, rows_per_tile)
     feats, counts = placement_features(placed, lef, grid)

@@ -4,33 +4,28 @@ Placement calls qflow's own helper scripts (blif2cel, decongest, place2def, adds
 `qflow place` does, minus its netlist back-annotation, so a placement is the same layout qflow would make, faster.
 Routing runs qrouter headless (`-nog`) on a Tcl script: congestion estimate, stage 1, `failing`, stage 2,
 `failing`, then a single `write_def` (a second write_def in one session silently drops nets).
+The fast path (default) runs the same tools on the same inputs with less overhead: glibc malloc tuned so the Tcl
+scripts stop shrinking and regrowing the heap, and the per-technology facts (qrouter's `.info`, the fill cell) made
+once per process; `legacy=True` keeps the old path callable so benchmarks can compare both on the same placements.
 """
 from __future__ import annotations
 
+import functools
 import json
-import os
 import re
-import resource
 import shutil
-import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipelines.eda import tools
 from pipelines.eda.designs import Design
+from pipelines.eda.proc import MALLOC_TUNABLES, FlowError, _clean_env, _tail, children_cpu, run_tool  # noqa: F401
 
 FLOW_VERSION = 1
 POWER_NET_RX = re.compile(r"^(vdd|vss|gnd|vcc|vee|vpwr|vgnd)(!|_?\d+)?$", re.I)
-
-
-class FlowError(RuntimeError):
-    """A tool crashed, timed out or wrote unparsable output; `reason` is one of timeout/crash/missing_output/unparsable."""
-
-    def __init__(self, stage: str, reason: str, detail: str = ""):
-        super().__init__(f"{stage}: {reason}" + (f": {detail}" if detail else ""))
-        self.stage, self.reason, self.detail = stage, reason, detail
 
 
 class SynthesisError(FlowError):
@@ -93,55 +88,6 @@ class FlowResult:
     failed_nets_stage2: list[str]
     timings_s: dict
     layout: dict = field(default_factory=dict)
-
-
-# ------------------------------------------------------------------ process helpers
-
-def _clean_env() -> dict:
-    env = dict(os.environ)
-    env.pop("DISPLAY", None)             # headless: qflow then runs graywolf -n
-    return env
-
-
-def run_tool(cmd, cwd, timeout: float, stage: str, log_path: str | None = None) -> float:
-    """Run `cmd` in its own process group; kill the group on timeout. Returns seconds; raises FlowError."""
-    t0 = time.monotonic()
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    try:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=_clean_env(), start_new_session=True)
-    except OSError as e:
-        if log_path:
-            log.close()
-        raise FlowError(stage, "crash", f"cannot start {cmd[0]}: {e}") from e
-    try:
-        rc = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        raise FlowError(stage, "timeout", f"{Path(cmd[0]).name} exceeded {timeout:g} s") from None
-    finally:
-        if log_path:
-            log.close()
-    if rc != 0:
-        raise FlowError(stage, "crash", f"{Path(cmd[0]).name} exited with status {rc}; {_tail(log_path)}")
-    return time.monotonic() - t0
-
-
-def children_cpu() -> float:
-    """CPU seconds (user + system) used so far by this process's finished child processes (the tools)."""
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def _tail(path, n=6) -> str:
-    if not path or not Path(path).is_file():
-        return ""
-    lines = [l for l in Path(path).read_text(errors="replace").splitlines() if l.strip()]
-    return " | ".join(lines[-n:])
 
 
 def _tcl(script: str) -> list[str]:
@@ -244,47 +190,78 @@ def _write_par(src: str, dst: Path, knobs: Knobs) -> None:
     dst.write_text(text)
 
 
-def place(synth: SynthResult, knobs: Knobs, work: Path, timeout: float) -> dict:
-    """graywolf placement of a synthesised design in `work`; returns timings. Leaves `<top>.def` + `<top>.obs`."""
+@functools.lru_cache(maxsize=None)
+def _tech_facts(tech: str) -> tuple[str, str]:
+    """(qrouter `.info` text, fill cell name) of `tech`: both depend only on the tech LEF and .par, so make them once.
+
+    Same commands as the per-placement legacy path (`qrouter -i`, qflow's getfillcell.tcl), run in a temp dir.
+    """
+    info = tools.tech_info(tech)
+    with tempfile.TemporaryDirectory(prefix=f"eda_tech_{tech}_") as tmp:
+        work = Path(tmp)
+        shutil.copy(info.par, work / "tech.par")
+        (work / "boot.cfg").write_text(f"read_lef {info.lef}\n")
+        run_tool([tools.find_tool("qrouter"), "-i", "tech.info", "-c", "boot.cfg"], work, 60, "qrouter-info",
+                 str(work / "info.log"))
+        text = (work / "tech.info").read_text()
+        return text, _get_fill_cell(work, "tech", info, 60, True)
+
+
+def _get_fill_cell(work: Path, top: str, info: tools.TechInfo, timeout: float, tuned: bool) -> str:
+    """Name of the fill cell matching graywolf's feed-through width (qflow's getfillcell.tcl)."""
+    try:
+        r = subprocess.run(_tcl("getfillcell.tcl") + [top, info.lef, info.fill_cell], cwd=work, capture_output=True,
+                           text=True, timeout=timeout, env=_clean_env(tuned))
+    except subprocess.TimeoutExpired:
+        raise FlowError("getfillcell", "timeout", f"getfillcell.tcl exceeded {timeout:g} s") from None
+    m = re.search(r"fill=(\S+)", r.stdout)
+    return m.group(1) if m else info.fill_cell
+
+
+def place(synth: SynthResult, knobs: Knobs, work: Path, timeout: float, legacy: bool = False) -> dict:
+    """graywolf placement of a synthesised design in `work`; returns timings. Leaves `<top>.def` + `<top>.obs`.
+
+    `legacy=True` is the old path (per-placement `qrouter -i` and getfillcell, untuned malloc): same files out.
+    """
     info = tools.tech_info(synth.tech)
     top, log = synth.top, str(work / "place.log")
+    tuned = not legacy
     deadline = time.monotonic() + timeout
     left = lambda: max(1.0, deadline - time.monotonic())  # noqa: E731
+    tool = lambda cmd, stage: run_tool(cmd, work, left(), stage, log, tuned)  # noqa: E731
     shutil.copy(synth.cel, work / f"{top}.cel")
     _write_par(info.par, work / f"{top}.par", knobs)
-    (work / "boot.cfg").write_text(f"read_lef {info.lef}\n")
     t0 = time.monotonic()
-    run_tool([tools.find_tool("qrouter"), "-i", f"{top}.info", "-c", "boot.cfg"], work, left(), "qrouter-info", log)
+    if legacy:
+        (work / "boot.cfg").write_text(f"read_lef {info.lef}\n")
+        tool([tools.find_tool("qrouter"), "-i", f"{top}.info", "-c", "boot.cfg"], "qrouter-info")
+    else:
+        info_text, fill = _tech_facts(synth.tech)
+        (work / f"{top}.info").write_text(info_text)
     units = re.search(r"units scale (\d+)", (work / f"{top}.info").read_text())
     units = units.group(1) if units else "100"
     if knobs.initial_density is not None:
-        run_tool(_tcl("decongest.tcl") + [top, info.lef, info.fill_cell, f"{knobs.initial_density:g}",
-                                          f"--units={units}"], work, left(), "decongest", log)
+        tool(_tcl("decongest.tcl") + [top, info.lef, info.fill_cell, f"{knobs.initial_density:g}", f"--units={units}"],
+             "decongest")
         if (work / f"{top}.acel").is_file():
             shutil.move(work / f"{top}.acel", work / f"{top}.cel")
     t1 = time.monotonic()
-    run_tool([tools.find_tool("graywolf"), "-n", top], work, left(), "graywolf", log)
+    tool([tools.find_tool("graywolf"), "-n", top], "graywolf")
     if not (work / f"{top}.pl1").is_file():
         raise FlowError("graywolf", "missing_output", f"no {top}.pl1; {_tail(log)}")
     t2 = time.monotonic()
-    try:
-        r = subprocess.run(_tcl("getfillcell.tcl") + [top, info.lef, info.fill_cell], cwd=work, capture_output=True,
-                           text=True, timeout=left(), env=_clean_env())
-    except subprocess.TimeoutExpired:
-        raise FlowError("getfillcell", "timeout", f"placement exceeded {timeout:g} s") from None
-    m = re.search(r"fill=(\S+)", r.stdout)
-    fill = m.group(1) if m else info.fill_cell
+    if legacy:
+        fill = _get_fill_cell(work, top, info, left(), tuned)
     layers = [str(knobs.route_layers)] if knobs.route_layers else []
-    run_tool(_tcl("place2def.tcl") + [top, fill] + layers, work, left(), "place2def", log)
+    tool(_tcl("place2def.tcl") + [top, fill] + layers, "place2def")
     if not (work / f"{top}.def").is_file():
         raise FlowError("place2def", "missing_output", f"no {top}.def; {_tail(log)}")
-    run_tool(_tcl("addspacers.tcl") + list(info.addspacers_options) + [top, info.lef, info.fill_cell], work,
-             left(), "addspacers", log)
+    tool(_tcl("addspacers.tcl") + list(info.addspacers_options) + [top, info.lef, info.fill_cell], "addspacers")
     if (work / f"{top}_filled.def").is_file():
         shutil.move(work / f"{top}_filled.def", work / f"{top}.def")
     if (work / f"{top}.obsx").is_file():
         shutil.move(work / f"{top}.obsx", work / f"{top}.obs")
-    run_tool(_tcl("arrangepins.tcl") + [top], work, left(), "arrangepins", log)
+    tool(_tcl("arrangepins.tcl") + [top], "arrangepins")
     if (work / f"{top}_mod.def").is_file():
         shutil.move(work / f"{top}_mod.def", work / f"{top}.def")
     t3 = time.monotonic()
@@ -324,7 +301,7 @@ quit
 """
 
 
-def route(synth: SynthResult, knobs: Knobs, work: Path, timeout: float) -> dict:
+def route(synth: SynthResult, knobs: Knobs, work: Path, timeout: float, legacy: bool = False) -> dict:
     """qrouter stage 1 + stage 2 on `<top>.def` in `work`; writes failed-net lists, congestion, routed DEF."""
     info = tools.tech_info(synth.tech)
     top = synth.top
@@ -335,7 +312,7 @@ def route(synth: SynthResult, knobs: Knobs, work: Path, timeout: float) -> dict:
                                top=top, effort=int(knobs.stage2_effort))
     (work / "route.tcl").write_text(script)
     secs = run_tool([tools.find_tool("qrouter"), "-nog", "-s", "route.tcl"], work, timeout, "qrouter",
-                    str(work / "route.log"))
+                    str(work / "route.log"), not legacy)
     times = {}
     for name in ("congestion.txt", "failed_stage1.txt", "failed_stage2.txt", "route_times.txt", f"{top}_routed.def"):
         if not (work / name).is_file():
@@ -380,18 +357,21 @@ def layout_facts(placed_def: str, tech: str) -> dict:
 
 
 def place_and_route(synth: SynthResult, knobs: Knobs, work: str | Path, place_timeout: float = 300,
-                    route_timeout: float = 300) -> FlowResult:
-    """Place and route one knob set in `work` (an empty temp dir); raises FlowError on crash/timeout/bad output."""
+                    route_timeout: float = 300, legacy: bool = False) -> FlowResult:
+    """Place and route one knob set in `work` (an empty temp dir); raises FlowError on crash/timeout/bad output.
+
+    `legacy=True` runs the pre-tuning path (same tools, same outputs, more overhead) for side-by-side benchmarks.
+    """
     work = Path(work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     info = tools.tech_info(synth.tech)
     if knobs.route_layers and not 2 <= knobs.route_layers <= len(info.routing_layers):
         raise ValueError(f"route_layers={knobs.route_layers}: {synth.tech} has {len(info.routing_layers)} layers")
     c0 = children_cpu()
-    timings = place(synth, knobs, work, place_timeout)
+    timings = place(synth, knobs, work, place_timeout, legacy)
     c1 = children_cpu()
     shutil.copy(work / f"{synth.top}.def", work / f"{synth.top}_placed.def")
-    timings.update(route(synth, knobs, work, route_timeout))
+    timings.update(route(synth, knobs, work, route_timeout, legacy))
     timings.update(cpu_place=c1 - c0, cpu_route=children_cpu() - c1)
     power = tuple(synth.power_nets)
     return FlowResult(

@@ -91,8 +91,11 @@ def _default_writer(result: flow.FlowResult, lef_paths: list[str], meta: dict, o
 
 
 def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, route_timeout: float,
-            keep_defs: bool = False, writer=None) -> dict:
-    """Place, route and rasterise one job; returns a record {id, status, reason, seconds, ...}. Never raises."""
+            keep_defs: bool = False, writer=None, legacy: bool = False) -> dict:
+    """Place, route and rasterise one job; returns a record {id, status, reason, seconds, ...}. Never raises.
+
+    `legacy=True` uses the flow's old, slower path (`flow.place_and_route(..., legacy=True)`) for benchmarks.
+    """
     out = Path(out)
     t0 = time.monotonic()
     cpu0 = _cpu_seconds()
@@ -100,7 +103,7 @@ def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, r
     rec = {"placement_id": job.placement_id, "design": job.design.name, "tech": job.tech,
            "knobs": job.knobs.to_dict()}
     try:
-        res = flow.place_and_route(synth, job.knobs, work, place_timeout, route_timeout)
+        res = flow.place_and_route(synth, job.knobs, work, place_timeout, route_timeout, legacy)
         meta = {"placement_id": job.placement_id, "design": job.design.name, "family": job.design.family,
                 "top": synth.top, "technology": job.tech, "n_cells": synth.n_cells, **res.layout,
                 "knobs": job.knobs.to_dict(), "tool_versions": tools.tool_versions(), "timings_s": dict(res.timings_s),
@@ -201,11 +204,20 @@ class Summary:
         return "\n".join(lines)
 
 
+def expected_cost(job: Job, synth: flow.SynthResult) -> float:
+    """Rough relative CPU cost of a job (cells, x3 for graywolf's normal annealing), to start the longest first."""
+    return synth.n_cells * (3.0 if job.knobs.graywolf_fast == 0 else 1.0)
+
+
 def generate(designs: list[Design], out_dir, placements_per_design: int, seed: int = 0, jobs: int = 2,
              techs=("osu018",), space: KnobSpace | None = None, place_timeout: float = 300,
              route_timeout: float = 300, retry_failed: bool = True, keep_defs: bool = False, progress: bool = True,
-             writer=None) -> Summary:
-    """Make `placements_per_design` labelled placements of every design into `out_dir` (resumable, `jobs` processes)."""
+             writer=None, legacy: bool = False) -> Summary:
+    """Make `placements_per_design` labelled placements of every design into `out_dir` (resumable, `jobs` processes).
+
+    Jobs start longest-expected first (`expected_cost`), so no worker idles at the end behind one big placement;
+    the samples do not depend on the order. `legacy=True` runs the flow's old path (benchmarks only).
+    """
     out = Path(out_dir)
     space = space or KnobSpace()
     t0 = time.monotonic()
@@ -228,6 +240,7 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
     pairs = sorted({(j.design.name, j.tech) for j in pending})
     by_name = {d.name: d for d in designs}
     bar = _bar(len(pending), progress)
+    _warm_up(sorted({j.tech for j in pending}), writer, legacy)
     pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
     try:
         if pool:
@@ -245,7 +258,8 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
                 _account(summary, rec, bar)
             else:
                 runnable.append((j, s))
-        args = (str(out), place_timeout, route_timeout, keep_defs, writer)
+        runnable.sort(key=lambda js: -expected_cost(*js))   # stable: ties keep plan order
+        args = (str(out), place_timeout, route_timeout, keep_defs, writer, legacy)
         if pool is None:
             for j, s in runnable:
                 _account(summary, run_job(j, s, *args), bar)
@@ -266,6 +280,20 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
     summary.seconds = time.monotonic() - t0
     _append_log(out, summary)
     return summary
+
+
+def _warm_up(techs, writer, legacy: bool) -> None:
+    """Do the once-per-process work (tool versions, per-tech qrouter info + fill cell, numpy/rasteriser import) in the
+    parent before the pool forks, so every worker starts with it done instead of repeating it."""
+    tools.tool_versions()
+    if not legacy:
+        for t in techs:
+            flow._tech_facts(t)
+    if writer is None:
+        from pipelines.eda import def_maps   # noqa: F401
+        if not legacy:
+            for t in techs:
+                def_maps.cached_lef((tools.tech_lef(t),))
 
 
 def _account(summary: Summary, rec: dict, bar) -> None:

@@ -27,6 +27,11 @@ class Tokens:
         self.path, self.toks, self.lines, self.i = path, [], [], 0
         toks, lines = self.toks, self.lines
         for lineno, line in enumerate(text.splitlines(), 1):
+            if "#" not in line and ";" not in line and '"' not in line:   # most lines: plain words
+                words = line.split()
+                toks += words
+                lines += [lineno] * len(words)
+                continue
             words = _TOKEN_RE.findall(line) if '"' in line else line.split()
             for tok in words:
                 if tok[0] == "#":

@@ -75,6 +75,22 @@ class Def:
 
 def _xy(t: Tokens, d: Def, what: str, prev: tuple | None = None) -> tuple:
     """Read `( x y [ext] )`; `*` repeats the previous coordinate."""
+    toks, i = t.toks, t.i
+    if i + 3 < len(toks) and toks[i] == "(" and toks[i + 3] == ")":   # fast path: plain `( x y )`
+        a, b = toks[i + 1], toks[i + 2]
+        try:
+            x = prev[0] if a == "*" and prev is not None else float(a) / d.dbu
+            y = prev[1] if b == "*" and prev is not None else float(b) / d.dbu
+        except ValueError:
+            pass   # the general path below reports the bad token
+        else:
+            t.i = i + 4
+            return x, y
+    return _xy_general(t, d, what, prev)
+
+
+def _xy_general(t: Tokens, d: Def, what: str, prev: tuple | None) -> tuple:
+    """`_xy` for every form, with the error messages (`*` with no previous point, extension values, bad numbers)."""
     t.expect("(", what=f"'(' starting {what}")
     out = []
     for axis in range(2):
@@ -102,9 +118,12 @@ def _parse_path(t: Tokens, d: Def, net: DefNet, special: bool) -> None:
         path = RoutedPath(t.next(f"a layer name in routing of net {net.name!r}"))
         if special and t.peek() not in ("(", None):
             path.width = t.number(f"wire width in net {net.name!r}") / d.dbu
-        prev = None
-        while t.peek() not in ("NEW", "+", ";", None) or (t.peek() == "+" and t.peek(1) in ("SHAPE", "STYLE", "MASK")):
-            tok = t.peek()
+        prev, toks, n = None, t.toks, len(t.toks)
+        while True:   # up to NEW / ; / + that is not `+ SHAPE|STYLE|MASK` (peeks inlined: this loop is the hot one)
+            tok = toks[t.i] if t.i < n else None
+            if tok in ("NEW", ";", None) or (tok == "+" and (toks[t.i + 1] if t.i + 1 < n else None)
+                                             not in ("SHAPE", "STYLE", "MASK")):
+                break
             if tok == "+" or tok in ("TAPER", "MASK", "STYLE", "SHAPE", "TAPERRULE"):
                 t.i += 1 if tok == "+" else 0
                 kw = t.next()
