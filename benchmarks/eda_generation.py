@@ -5,10 +5,11 @@ setting, and label statistics (hotspot rate, failed-net distribution), all measu
     .venv/bin/python benchmarks/eda_generation.py --jobs 2 --out runs/eda_bench
     .venv/bin/python benchmarks/eda_generation.py --quick --compare-legacy   # + old flow path on the same placements
 
-`--compare-legacy` also makes every placement with the flow's old path first (`legacy=True`: untuned malloc,
-per-placement qrouter -i / getfillcell; the Python parse is the current one in both), reports the CPU-seconds ratio
-old/new on the same placements (the figure least affected by other load on a shared machine) and checks that both
-paths give identical samples.
+`--compare-legacy` first makes every placement twice at the same time, in two processes of one job each: once with
+the flow's old path (`legacy=True`: untuned malloc, per-placement qrouter -i / getfillcell; the Python parse is the
+current one in both) and once with the new path. Running side by side, both see the same machine load, so the
+CPU-seconds ratio old/new on the same placements is fair on a shared machine; it also checks both give identical
+samples. The normal `--jobs` run of the new path (the placements/hour figures) follows.
 """
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ SIZES = {
 }
 
 
-def run_size_class(label, specs, per_design, jobs, seed, out_root, space, legacy=False):
+def run_size_class(label, specs, per_design, jobs, seed, out_root, space, legacy=False, suffix="", progress=True):
     """Generate `per_design` placements of each design in one size class; returns (summary, dataset dir, synth s)."""
-    out = Path(out_root) / (f"size_{label.strip('~')}" + ("_legacy" if legacy else ""))
+    out = Path(out_root) / f"size_{label.strip('~')}{suffix}"
     ds = designs.resolve(specs)
     # synthesis is once per design and not part of the per-placement rate: do it first, time it separately
     from pipelines.eda import flow
@@ -46,8 +47,21 @@ def run_size_class(label, specs, per_design, jobs, seed, out_root, space, legacy
     for d in ds:
         flow.synthesize(d, "osu018", out / "synth")
     synth_s = time.monotonic() - t0
-    summary = generate.generate(ds, out, per_design, seed=seed, jobs=jobs, space=space, progress=True, legacy=legacy)
+    summary = generate.generate(ds, out, per_design, seed=seed, jobs=jobs, space=space, progress=progress, legacy=legacy)
     return summary, out, synth_s
+
+
+def run_side_by_side(label, specs, per_design, seed, out_root, space):
+    """Old and new flow path on the same placements at the same time (one process each, 1 job each); returns both."""
+    from concurrent.futures import ProcessPoolExecutor
+    load0 = os.getloadavg()
+    with ProcessPoolExecutor(2) as pool:
+        old = pool.submit(run_size_class, label, specs, per_design, 1, seed, out_root, space, True, "_legacy", False)
+        new = pool.submit(run_size_class, label, specs, per_design, 1, seed, out_root, space, False, "_pair", False)
+        (s_old, d_old, _), (s_new, d_new, _) = old.result(), new.result()
+    cmp = legacy_comparison(s_new, s_old, d_new, d_old)
+    cmp["load_avg"] = [load0, os.getloadavg()]
+    return cmp
 
 
 def legacy_comparison(new, old, new_dir, old_dir):
@@ -58,7 +72,8 @@ def legacy_comparison(new, old, new_dir, old_dir):
     common = sorted(set(a) & set(b))
     cpu_new, cpu_old = sum(a[k]["cpu_s"] for k in common), sum(b[k]["cpu_s"] for k in common)
     steps = {}
-    for k in ("cpu_place", "cpu_route", "cpu_parse"):
+    keys = sorted({k for r in list(a.values()) + list(b.values()) for k in r["timings_s"] if k.startswith("cpu_")})
+    for k in keys:
         steps[k] = {"new": round(float(np.mean([a[i]["timings_s"].get(k, 0) for i in common])), 3) if common else None,
                     "legacy": round(float(np.mean([b[i]["timings_s"].get(k, 0) for i in common])), 3) if common else None}
     same = compare_datasets(new_dir, old_dir)
@@ -139,10 +154,7 @@ def main(argv=None) -> int:
                "sizes": {}}
     all_records, all_dirs = [], []
     for label, specs in sizes.items():
-        if args.compare_legacy:
-            load0 = os.getloadavg()
-            old, old_out, _ = run_size_class(label, specs, per, args.jobs, args.seed, root, space, legacy=True)
-            load1 = os.getloadavg()
+        cmp = run_side_by_side(label, specs, per, args.seed, root, space) if args.compare_legacy else None
         summary, out, synth_s = run_size_class(label, specs, per, args.jobs, args.seed, root, space)
         done = [r for r in summary.records if r["status"] == "done"]
         cells = sorted({r["n_cells"] for r in done})
@@ -159,9 +171,7 @@ def main(argv=None) -> int:
             "mean_step_s": {k: round(float(np.mean(v)), 3) for k, v in sorted(t.items())},
             "mean_placement_s": round(float(np.mean([r["seconds"] for r in done])), 2) if done else None,
         }
-        if args.compare_legacy:
-            cmp = legacy_comparison(summary, old, out, old_out)
-            cmp.update(load_avg_legacy=[load0, load1], load_avg_new=[load1, os.getloadavg()])
+        if cmp:
             results["sizes"][label]["legacy_comparison"] = cmp
         print(f"\n[{label} cells {cells}] {summary.table()}", flush=True)
         all_records += summary.records
@@ -183,8 +193,9 @@ def main(argv=None) -> int:
     for label, r in results["sizes"].items():
         c = r.get("legacy_comparison")
         if c:
-            print(f"{label:>6} legacy vs new on the same {c['placements']} placements: CPU s/pl "
-                  f"{c['cpu_s_per_placement_legacy']} -> {c['cpu_s_per_placement_new']} (x{c['cpu_ratio_legacy_over_new']}); "
+            print(f"{label:>6} legacy vs new, side by side (1 job each) on the same {c['placements']} placements: "
+                  f"CPU s/pl {c['cpu_s_per_placement_legacy']} -> {c['cpu_s_per_placement_new']} "
+                  f"(x{c['cpu_ratio_legacy_over_new']}); "
                   f"pl/hour {c['placements_per_hour_legacy']} -> {c['placements_per_hour_new']}; "
                   f"samples identical {c['samples_identical']}; steps {c['mean_step_cpu_s']}")
     print("\n== share of placements with failed nets, per knob value ==")

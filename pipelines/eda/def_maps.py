@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 
@@ -294,6 +295,19 @@ def _hotspot(pins: dict, failed: list, grid: TileGrid) -> tuple:
     return out, unknown
 
 
+class _StepClock:
+    """CPU seconds of this process between successive `lap(name)` calls (where make_sample's time goes)."""
+
+    def __init__(self):
+        self.t, self.laps = time.process_time(), {}
+
+    def lap(self, name: str) -> None:
+        """Record the CPU time since the previous lap under `name`."""
+        now = time.process_time()
+        self.laps[name] = round(now - self.t, 4)
+        self.t = now
+
+
 def cached_lef(paths: tuple) -> Lef:
     """Parsed LEF of `paths`, parsed once per process and per file version (path, size, mtime); treat it read-only."""
     key = tuple((str(p), *_stamp(p)) for p in paths)
@@ -314,8 +328,10 @@ def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
                 failed_nets_stage1: list[str], failed_nets_stage2: list[str],
                 congestion_path: str | None, meta: dict, rows_per_tile: int = 2) -> Sample:
     """Build one `Sample`: placement features + routing labels on a grid of `rows_per_tile`-row square tiles."""
+    clock = _StepClock()
     lef = cached_lef(tuple(lef_paths))
     placed = read_def(placed_def)
+    clock.lap("parse_lef_placed_def")
     grid, row_info = make_grid(placed, lef, rows_per_tile)
     feats, counts = placement_features(placed, lef, grid)
     out_meta = dict(meta)
@@ -323,6 +339,7 @@ def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
         feats["congestion"] = read_congestion(congestion_path, placed, lef, grid)
     else:
         feats["congestion"] = np.zeros(grid.shape)
+    clock.lap("parse_features")
     layers = lef.routing_layers
     if not layers:
         raise ValueError(f"LEF files {list(lef_paths)} define no ROUTING layers")
@@ -330,6 +347,7 @@ def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
     labels, route_info = {}, {}
     if routed_def is not None:
         routed = read_def(routed_def)
+        clock.lap("parse_routed_def")
         if any(abs(a - b) > 1e-6 for a, b in zip(routed.die, placed.die)):
             raise ValueError(f"{routed_def}: DIEAREA {routed.die} differs from {placed_def} {placed.die}")
         wl, vias, route_info = routed_maps(routed, lef, grid, layers)
@@ -347,6 +365,8 @@ def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
     labels["n_failed_stage1"] = np.float32(len(failed_nets_stage1))
     labels["n_failed_stage2"] = np.float32(len(failed_nets_stage2))
     labels["routed"] = np.float32(routed_ok)
+    clock.lap("parse_labels")
+    out_meta["timings_s"] = {**out_meta.get("timings_s", {}), **clock.laps}   # CPU s per step (volatile, like all timings)
     for key, value in (("n_failed_stage1", len(failed_nets_stage1)), ("n_failed_stage2", len(failed_nets_stage2)),
                        ("routed", routed_ok)):
         if key in out_meta and out_meta[key] != value:

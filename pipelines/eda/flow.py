@@ -228,7 +228,13 @@ def place(synth: SynthResult, knobs: Knobs, work: Path, timeout: float, legacy: 
     tuned = not legacy
     deadline = time.monotonic() + timeout
     left = lambda: max(1.0, deadline - time.monotonic())  # noqa: E731
-    tool = lambda cmd, stage: run_tool(cmd, work, left(), stage, log, tuned)  # noqa: E731
+    cpu: dict[str, float] = {}   # CPU seconds of each helper, so the per-step cost shows in every sample's timings
+
+    def tool(cmd, stage):
+        c0 = children_cpu()
+        run_tool(cmd, work, left(), stage, log, tuned)
+        cpu[f"cpu_{stage}"] = children_cpu() - c0
+
     shutil.copy(synth.cel, work / f"{top}.cel")
     _write_par(info.par, work / f"{top}.par", knobs)
     t0 = time.monotonic()
@@ -251,7 +257,9 @@ def place(synth: SynthResult, knobs: Knobs, work: Path, timeout: float, legacy: 
         raise FlowError("graywolf", "missing_output", f"no {top}.pl1; {_tail(log)}")
     t2 = time.monotonic()
     if legacy:
+        c0 = children_cpu()
         fill = _get_fill_cell(work, top, info, left(), tuned)
+        cpu["cpu_getfillcell"] = children_cpu() - c0
     layers = [str(knobs.route_layers)] if knobs.route_layers else []
     tool(_tcl("place2def.tcl") + [top, fill] + layers, "place2def")
     if not (work / f"{top}.def").is_file():
@@ -265,7 +273,7 @@ def place(synth: SynthResult, knobs: Knobs, work: Path, timeout: float, legacy: 
     if (work / f"{top}_mod.def").is_file():
         shutil.move(work / f"{top}_mod.def", work / f"{top}.def")
     t3 = time.monotonic()
-    return {"decongest": t1 - t0, "graywolf": t2 - t1, "def": t3 - t2, "place": t3 - t0}
+    return {"decongest": t1 - t0, "graywolf": t2 - t1, "def": t3 - t2, "place": t3 - t0, **cpu}
 
 
 # ------------------------------------------------------------------ routing

@@ -87,6 +87,7 @@ def _default_writer(result: flow.FlowResult, lef_paths: list[str], meta: dict, o
                          result.failed_nets_stage2, result.congestion_path, meta)
     sample.meta.setdefault("timings_s", {}).update(parse=round(time.monotonic() - t0, 4),
                                                    cpu_parse=round(time.process_time() - c0, 4))
+    meta.setdefault("timings_s", {}).update(sample.meta["timings_s"])   # the run record shows the parse steps too
     sample.save(out_dir)
 
 
@@ -121,7 +122,7 @@ def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, r
                 with open(p, "rb") as fi, gzip.open(dest / (Path(p).name + ".gz"), "wb") as fo:
                     shutil.copyfileobj(fi, fo)
         rec.update(status="done", routed=meta["routed"], n_failed_stage1=meta["n_failed_stage1"],
-                   n_failed_stage2=meta["n_failed_stage2"], n_cells=synth.n_cells, timings_s=res.timings_s)
+                   n_failed_stage2=meta["n_failed_stage2"], n_cells=synth.n_cells, timings_s=meta["timings_s"])
         fail = out / "failures" / f"{job.placement_id}.json"
         if fail.exists():
             fail.unlink()
