@@ -127,3 +127,27 @@ def test_killed_search_resumes_where_it_stopped(tiny_search):
     # the step-0 candidates drawn before the kill are the ones evaluated after the resume
     drawn = [saved["history"][0]["trial"]["info"]["edge"]] + saved["extra"]["queue"]
     assert [c["edge"] for c in strategy.steps[0]["candidates"]] == drawn
+
+
+class PeakedEvaluator(Evaluator):
+    """Score peaks at 5 edges: the best graph is met mid-search, the last steps only get worse."""
+
+    def evaluate(self, arch):
+        n = arch.num_edges()
+        return Result({"score": -float((n - 5) ** 2) + 1e-3 * sum(v for _, v in arch.edges)}, {"edges": n})
+
+
+def test_best_is_best_scoring_graph_seen_not_last_step(tmp_path):
+    from tfnas.autoshrink.shrink import run_shrinking
+    arch = full_rnn_cell(6, seed=0)
+    strategy = run_shrinking(EdgeShrinking(arch, candidates_per_step=4, keep_fraction=0.0, seed=0),
+                             PeakedEvaluator(), str(tmp_path / "s"), progress=False, plots=False)
+    assert strategy.current.num_edges() == 0
+    best = strategy.best()
+    assert best.trial.arch.num_edges() == 5
+    assert best.result.get("score") == max(s["best_score"] for s in strategy.steps)
+    assert Architecture.load(str(tmp_path / "s" / "best_cell.json")) == best.trial.arch
+    # the random baseline trains exactly the budget it is given
+    rand = run_shrinking(RandomEdgeRemoval(arch, num_trials=len(strategy.history), keep_fraction=0.0, seed=0),
+                         PeakedEvaluator(), str(tmp_path / "r"), progress=False, plots=False)
+    assert len(rand.history) == len(strategy.history)

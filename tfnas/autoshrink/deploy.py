@@ -1,7 +1,7 @@
 """ShrinkCNN deployment: final training, SavedModel + TFLite (float32/float16/int8), accuracy and latency.
 
-Uses `tfnas.export` (`to_tflite`, `tflite_predict`, `tflite_latency`); the MobileNetV2 reference point
-goes through exactly the same training budget and measurements.
+Uses `tfnas.export` (`to_tflite`, `tflite_predict`) and `tfnas.autoshrink.latency` (invoke-only timing,
+XNNPACK on/off); the MobileNetV2 reference point goes through exactly the same budget and measurements.
 """
 from __future__ import annotations
 
@@ -85,14 +85,19 @@ def tflite_accuracy(tflite_bytes: bytes, x: np.ndarray, y: np.ndarray, batch: in
     return correct / len(x)
 
 
-def representative_images(data, count: int = 200, seed: int = 0):
-    """A callable yielding `count` single training images (float [0, 1]) for int8 calibration."""
+def representative_images(data, count: int = 200, seed: int = 0, size: int | None = None):
+    """A callable yielding `count` single training images (float [0, 1]) for int8 calibration,
+    resized (bilinear) to `size`×`size` when given."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(data.x_train), size=min(count, len(data.x_train)), replace=False)
 
     def gen():
+        import tensorflow as tf
         for i in idx:
-            yield [data.x_train[i:i + 1].astype(np.float32) / 255.0]
+            x = data.x_train[i:i + 1].astype(np.float32) / 255.0
+            if size is not None and x.shape[1:3] != (size, size):
+                x = tf.image.resize(x, (size, size)).numpy()
+            yield [x]
     return gen
 
 
@@ -100,9 +105,12 @@ def export_and_measure(model, data, out_dir: str, name: str, modes=("float32", "
                        threads=(1, 2), runs: int = 100, save_model: bool = True, measure_macs: bool = True) -> dict:
     """SavedModel (`out_dir/saved_models/name/1`), one .tflite per mode, accuracy and per-image latency.
 
-    Returns {"keras": {...}, "<mode>": {"bytes", "test_accuracy", "latency_ms": {threads: median}}}.
+    Latency is invoke-only (`latency.invoke_latency`), with the default XNNPACK delegate ("latency_ms")
+    and with the builtin kernels ("latency_builtin_ms"), per thread count; "delegation" says which ops
+    XNNPACK took. Returns {"keras": {...}, "<mode>": {"bytes", "test_accuracy", "latency_ms", ...}}.
     """
-    from tfnas.export import next_version, to_tflite, tflite_latency
+    from tfnas.autoshrink.latency import latency_grid
+    from tfnas.export import next_version, to_tflite
     from tfnas.metrics import count_params, macs_per_example
     os.makedirs(out_dir, exist_ok=True)
     report = {"name": name, "params": count_params(model),
@@ -120,7 +128,28 @@ def export_and_measure(model, data, out_dir: str, name: str, modes=("float32", "
         path = os.path.join(out_dir, f"{name}_{mode}.tflite")
         with open(path, "wb") as f:
             f.write(blob)
+        grid = latency_grid(blob, sample, threads, runs)
         report[mode] = {"path": path, "bytes": len(blob), "test_accuracy": tflite_accuracy(blob, *data.test),
-                        "latency_ms": {str(t): tflite_latency(blob, sample, num_threads=t, runs=runs)["median_ms"]
-                                       for t in threads}}
+                        "latency_ms": grid["xnnpack_ms"], "latency_builtin_ms": grid["builtin_ms"],
+                        "delegation": grid["delegation"]}
+    return report
+
+
+def deployment_latency(model, data, size: int, modes=("float32", "int8"), threads=(1,), runs: int = 50) -> dict:
+    """Latency of the trained model rebuilt (same weights) for `size`×`size` inputs, e.g. a phone camera crop.
+
+    Latency only: no accuracy is claimed at that size (the images are upsampled digits). int8 is
+    calibrated on training images resized to `size`. Returns {"input", "macs", "<mode>": latency_grid}.
+    """
+    import tensorflow as tf
+    from tfnas.autoshrink.latency import at_input_size, latency_grid
+    from tfnas.export import to_tflite
+    from tfnas.metrics import macs_per_example
+    big = at_input_size(model, size)
+    sample = tf.image.resize(data.x_test[:1].astype(np.float32) / 255.0, (size, size)).numpy()
+    report = {"input": [int(size), int(size), int(data.input_shape[-1])], "macs": macs_per_example(big)}
+    for mode in modes:
+        rep = representative_images(data, size=size) if mode == "int8" else None
+        blob = to_tflite(big, mode, representative_data=rep)
+        report[mode] = {"bytes": len(blob), **latency_grid(blob, sample, threads, runs)}
     return report

@@ -68,6 +68,8 @@ def register(subparsers) -> None:
     e.add_argument("--modes", default="float32,float16,int8")
     e.add_argument("--threads", type=_ints, default=(1, 2))
     e.add_argument("--runs", type=int, default=200, help="timed runs per latency figure")
+    e.add_argument("--deploy-size", type=int, default=0,
+                   help="also time float32/int8 of the same weights rebuilt for SIZExSIZE inputs (0: skip)")
     e.set_defaults(func=_export)
 
 
@@ -188,7 +190,7 @@ def _train(args) -> int:
 def _export(args) -> int:
     import tensorflow as tf
     from tfnas.autoshrink.data import load_images
-    from tfnas.autoshrink.deploy import export_and_measure
+    from tfnas.autoshrink.deploy import deployment_latency, export_and_measure
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"{args.model}: model file not found")
     model = tf.keras.models.load_model(args.model, compile=False)
@@ -199,6 +201,10 @@ def _export(args) -> int:
     out = args.out or os.path.dirname(os.path.abspath(args.model))
     modes = tuple(m for m in args.modes.split(",") if m)
     report = export_and_measure(model, data, out, args.name, modes=modes, threads=args.threads, runs=args.runs)
+    if args.deploy_size:
+        report["deploy"] = deployment_latency(model, data, args.deploy_size, threads=args.threads,
+                                              runs=max(20, args.runs // 4))
+    report["load_average"] = os.getloadavg()
     with open(os.path.join(out, f"{args.name}_export.json"), "w") as f:
         json.dump(report, f, indent=1)
     print(json.dumps(report, indent=1))
