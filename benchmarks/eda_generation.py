@@ -47,7 +47,8 @@ def run_size_class(label, specs, per_design, jobs, seed, out_root, space, legacy
     for d in ds:
         flow.synthesize(d, "osu018", out / "synth")
     synth_s = time.monotonic() - t0
-    summary = generate.generate(ds, out, per_design, seed=seed, jobs=jobs, space=space, progress=progress, legacy=legacy)
+    summary = generate.generate(ds, out, per_design, seed=seed, jobs=jobs, space=space, progress=progress,
+                                legacy=legacy)
     return summary, out, synth_s
 
 
@@ -65,7 +66,7 @@ def run_side_by_side(label, specs, per_design, seed, out_root, space):
 
 
 def legacy_comparison(new, old, new_dir, old_dir):
-    """CPU-s and wall ratios old/new over the placements both paths finished, and whether their samples are identical."""
+    """CPU-s and wall ratios old/new over the placements both paths finished; are their samples identical?"""
     from pipelines.eda.reproduce import compare_datasets
     a = {r["placement_id"]: r for r in new.records if r["status"] == "done"}
     b = {r["placement_id"]: r for r in old.records if r["status"] == "done"}
@@ -74,8 +75,8 @@ def legacy_comparison(new, old, new_dir, old_dir):
     steps = {}
     keys = sorted({k for r in list(a.values()) + list(b.values()) for k in r["timings_s"] if k.startswith("cpu_")})
     for k in keys:
-        steps[k] = {"new": round(float(np.mean([a[i]["timings_s"].get(k, 0) for i in common])), 3) if common else None,
-                    "legacy": round(float(np.mean([b[i]["timings_s"].get(k, 0) for i in common])), 3) if common else None}
+        mean = lambda recs: round(float(np.mean([recs[i]["timings_s"].get(k, 0) for i in common])), 3)  # noqa: E731
+        steps[k] = {"new": mean(a), "legacy": mean(b)} if common else None
     same = compare_datasets(new_dir, old_dir)
     return {"placements": len(common), "cpu_s_per_placement_new": round(cpu_new / max(len(common), 1), 3),
             "cpu_s_per_placement_legacy": round(cpu_old / max(len(common), 1), 3),
@@ -85,6 +86,23 @@ def legacy_comparison(new, old, new_dir, old_dir):
             "placements_per_hour_legacy": round(old.placements_per_hour, 1),
             "mean_step_cpu_s": steps, "samples_identical": f"{same['identical']}/{same['compared']}",
             "differences": same["differences"][:5]}
+
+
+def knob_weighted_cpu(records, space):
+    """Mean CPU s per placement with graywolf's modes weighted as the knob space draws them (uniformly).
+
+    A small run may draw normal annealing (3-4x the CPU of fast mode) more or less often than its expected share;
+    this estimate corrects for that, so the rate it implies is the one a long run would see.
+    """
+    by_mode = defaultdict(list)
+    for r in records:
+        if r.get("status") == "done" and "cpu_s" in r:
+            by_mode[r["knobs"]["graywolf_fast"]].append(r["cpu_s"])
+    if set(by_mode) != set(space.graywolf_fast):
+        return None   # some mode was never drawn: no honest estimate
+    return {"cpu_s_per_placement": round(float(np.mean([np.mean(v) for v in by_mode.values()])), 3),
+            "cpu_s_by_graywolf_fast": {str(k): round(float(np.mean(v)), 3) for k, v in sorted(by_mode.items())},
+            "n_by_graywolf_fast": {str(k): len(v) for k, v in sorted(by_mode.items())}}
 
 
 def knob_failure_table(records):
@@ -170,7 +188,11 @@ def main(argv=None) -> int:
             "synthesis_s": round(synth_s, 1),
             "mean_step_s": {k: round(float(np.mean(v)), 3) for k, v in sorted(t.items())},
             "mean_placement_s": round(float(np.mean([r["seconds"] for r in done])), 2) if done else None,
+            "knob_weighted": knob_weighted_cpu(summary.records, space),
         }
+        kw = results["sizes"][label]["knob_weighted"]
+        if kw:
+            kw["cpu_bound_placements_per_hour"] = round(3600.0 * args.jobs / kw["cpu_s_per_placement"], 1)
         if cmp:
             results["sizes"][label]["legacy_comparison"] = cmp
         print(f"\n[{label} cells {cells}] {summary.table()}", flush=True)
@@ -190,6 +212,11 @@ def main(argv=None) -> int:
               f"{r['placements_per_hour']:>8} {r['mean_placement_s']!s:>6} {r['cpu_s_per_placement']:>8} "
               f"{r['cpu_bound_placements_per_hour']:>17}")
         print(f"{'':>6} mean step seconds: {r['mean_step_s']}")
+        if r["knob_weighted"]:
+            kw = r["knob_weighted"]
+            print(f"{'':>6} graywolf modes weighted as drawn (1/3 each): CPU s/pl {kw['cpu_s_per_placement']}, "
+                  f"pl/hour CPU-bound {kw['cpu_bound_placements_per_hour']} (by mode {kw['cpu_s_by_graywolf_fast']}, "
+                  f"n {kw['n_by_graywolf_fast']})")
     for label, r in results["sizes"].items():
         c = r.get("legacy_comparison")
         if c:

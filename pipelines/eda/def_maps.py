@@ -185,8 +185,11 @@ def read_congestion(path: str, d: Def, lef: Lef, grid: TileGrid) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def placement_features(d: Def, lef: Lef, grid: TileGrid) -> tuple:
-    """Feature maps from a placed DEF: cell_density, pin_density, rudy, pin_rudy, macro_region; plus counts."""
+def placement_features(d: Def, lef: Lef, grid: TileGrid, terminals: dict | None = None) -> tuple:
+    """Feature maps from a placed DEF: cell_density, pin_density, rudy, pin_rudy, macro_region; plus counts.
+
+    `terminals` is `net_pins(d, lef)` when the caller has it already (computed here otherwise).
+    """
     cell, macro, pins = np.zeros(grid.shape), np.zeros(grid.shape), np.zeros(grid.shape)
     rudy, pin_rudy = np.zeros(grid.shape), np.zeros(grid.shape)
     cell_area, n_fill = 0.0, 0
@@ -207,7 +210,7 @@ def placement_features(d: Def, lef: Lef, grid: TileGrid) -> tuple:
     pitches = [l.pitch for l in lef.layers.values() if l.type == "ROUTING" and l.pitch]
     eps = min(pitches) if pitches else grid.tile_w / 100
     n_pins = 0
-    for name, pts in net_pins(d, lef).items():
+    for name, pts in (net_pins(d, lef) if terminals is None else terminals).items():
         for x, y in pts:
             pins[grid.index(x, y)] += 1
         n_pins += len(pts)
@@ -333,7 +336,8 @@ def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
     placed = read_def(placed_def)
     clock.lap("parse_lef_placed_def")
     grid, row_info = make_grid(placed, lef, rows_per_tile)
-    feats, counts = placement_features(placed, lef, grid)
+    pins = net_pins(placed, lef)
+    feats, counts = placement_features(placed, lef, grid, pins)
     out_meta = dict(meta)
     if congestion_path is not None:
         feats["congestion"] = read_congestion(congestion_path, placed, lef, grid)
@@ -343,7 +347,6 @@ def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
     layers = lef.routing_layers
     if not layers:
         raise ValueError(f"LEF files {list(lef_paths)} define no ROUTING layers")
-    pins = net_pins(placed, lef)
     labels, route_info = {}, {}
     if routed_def is not None:
         routed = read_def(routed_def)
