@@ -1,7 +1,11 @@
 """One NASRec supernet block: the largest version of every operator, driven by an in-graph choice row.
 
+Sparse tensors are kept rows-last inside the supernet, [B, E, rows] (the standalone subnet's layers use
+[B, rows, E]): a linear map over rows is then one reshape + matmul, with no transposes or einsum
+(4x faster than einsum "bre,rs->bes" on CPU, forward + backward, measured at NASRec sizes).
+
 Widths use the slice form of `tfnas.supernet.masking` (slice the weights to the chosen width, pad the
-output back to the maximum): outputs have static shapes [B, D] / [B, S + 8, E] with zeros past the
+output back to the maximum): outputs have static shapes [B, D] / [B, E, S + 8] with zeros past the
 chosen width, exactly the mask form, while compute follows the chosen sizes.  Inputs are gathered (only
 the chosen earlier outputs and their kernel rows enter the matmul), operators the path leaves out are
 run at size 1 and are multiplied by 0 (no control flow), and since every choice is a tensor, a new
@@ -20,12 +24,17 @@ from tfnas.supernet.masking import layer_norm, pad_to, take, take2
 _no_autograph = tf.autograph.experimental.do_not_convert
 
 
-def _zeros(batch, *dims):
-    return tf.zeros(tf.stack([batch] + [tf.cast(d, tf.int32) for d in dims]))
+@_no_autograph
+def pairwise_rows_last(dense_row, sparse_rows):
+    """`ops.pairwise` for rows-last tensors: [B, E], [B, E, k] -> [B, k (k + 1) / 2] (same order)."""
+    t = tf.concat([dense_row[:, :, None], sparse_rows], axis=2)
+    n = t.shape[2]
+    z = tf.matmul(t, t, transpose_a=True)
+    return tf.gather(tf.reshape(z, [-1, n * n]), ops.tril_indices(n), axis=1)
 
 
 class ElasticBlock(tf.keras.layers.Layer):
-    """Block `index` (0-based) of the supernet; reads outputs 0..index, returns (dense [B,D], sparse [B,R,E])."""
+    """Block `index` (0-based) of the supernet; reads outputs 0..index, returns (dense [B,D], sparse rows-last [B,E,R])."""
 
     def __init__(self, index: int, layout: ChoiceLayout, dense_ops, sparse_ops, n_dense: int, n_sparse: int,
                  max_dense: int, max_sparse: int, embedding_dim: int = 16, fixed_dot_rows: int | None = None,
@@ -37,8 +46,9 @@ class ElasticBlock(tf.keras.layers.Layer):
         self.D, self.S, self.E = max_dense, max_sparse, embedding_dim
         self.R = max_sparse + MERGE_ROWS
         self.n_in = index + 1
-        # earlier outputs are stacked: dense [B, n, D] (raw input zero-padded to D), sparse [B, n, P, E]
-        # (raw rows and block rows zero-padded to P); kernels reading them are [n * D, .] / [n * P, .]
+        # earlier outputs are stacked: dense [B, n, D] (raw input zero-padded to D),
+        # sparse rows-last [B, E, n, P] (raw rows and block rows zero-padded to P); kernels reading them
+        # are [n * D, .] / [n * P, .]
         self.P = max(n_sparse, self.R)
         self.dense_rows = self.n_in * max_dense
         self.sparse_rows = self.n_in * self.P
@@ -89,22 +99,23 @@ class ElasticBlock(tf.keras.layers.Layer):
     def _ln(self, prefix, y, width):
         return layer_norm(y, take(self.w[prefix + "gamma"], width, 0), take(self.w[prefix + "beta"], width, 0))
 
-    def _gather_in(self, stack, mask, kernel, block_rows, out):
-        """The chosen earlier outputs (mask) concatenated, and the matching kernel rows sliced to `out`."""
+    def _gather_in(self, stack, mask, kernel, block_rows, out, axis):
+        """The chosen earlier outputs (mask) gathered on `axis`, and their kernel rows sliced to `out`."""
         idx = tf.reshape(tf.where(mask > 0), [-1])
-        x = tf.gather(stack, idx, axis=1)
+        x = tf.gather(stack, idx, axis=axis)
         kern = tf.gather(take(tf.reshape(kernel, [self.n_in, block_rows, -1]), out, 2), idx)
         return x, tf.reshape(kern, tf.stack([-1, tf.cast(out, tf.int32)]))
 
     def _dense_in(self, c, kernel, out_w):
         """concat(chosen dense outputs) @ kernel rows of those outputs [:, :out_w]."""
-        x, kern = self._gather_in(c["dense_stack"], c["dense_in"], kernel, self.D, out_w)
+        x, kern = self._gather_in(c["dense_stack"], c["dense_in"], kernel, self.D, out_w, axis=1)
         return tf.matmul(tf.reshape(x, tf.stack([tf.shape(x)[0], -1])), kern)
 
     def _sparse_in(self, c, kernel, out_rows):
         """Linear map over the rows of the concatenated chosen sparse outputs: -> [B, E, out_rows]."""
-        x, kern = self._gather_in(c["sparse_stack"], c["sparse_in"], kernel, self.P, out_rows)
-        return tf.einsum("bre,rs->bes", tf.reshape(x, [tf.shape(x)[0], -1, self.E]), kern)
+        x, kern = self._gather_in(c["sparse_stack"], c["sparse_in"], kernel, self.P, out_rows, axis=2)
+        y = tf.matmul(tf.reshape(x, tf.stack([-1, tf.shape(kern)[0]])), kern)       # x: [B, E, m, P]
+        return tf.reshape(y, tf.stack([-1, self.E, out_rows]))
 
     def _pick(self, c, idx):
         """(earlier dense output `idx` as [B, D], its width) for a tensor index `idx`."""
@@ -124,8 +135,8 @@ class ElasticBlock(tf.keras.layers.Layer):
         d = self._dense_in(c, self.w["dot/d_kernel"], self.E) + self.w["dot/d_bias"]
         d = layer_norm(d, self.w["dot/d_gamma"], self.w["dot/d_beta"])
         s = self._sparse_in(c, self.w["dot/s_kernel"], k) + take(self.w["dot/s_bias"], k, 0)
-        s = tf.transpose(self._ln("dot/s_", s, k), [0, 2, 1])
-        pairs = take(ops.pairwise(d, pad_to(s, self.K, axis=1)), k * (k + 1) // 2)
+        s = self._ln("dot/s_", s, k)                                      # [B, E, k]
+        pairs = take(pairwise_rows_last(d, pad_to(s, self.K, axis=2)), k * (k + 1) // 2)
         y = tf.matmul(pairs, take2(self.w["dot/kernel"], k * (k + 1) // 2, w)) + take(self.w["dot/bias"], w, 0)
         return self._ln("dot/", y, w)
 
@@ -145,12 +156,13 @@ class ElasticBlock(tf.keras.layers.Layer):
 
     def _efc(self, c, s):
         y = self._sparse_in(c, self.w["efc/kernel"], s) + take(self.w["efc/bias"], s, 0)
-        return tf.transpose(tf.nn.relu(self._ln("efc/", y, s)), [0, 2, 1])
+        return tf.nn.relu(self._ln("efc/", y, s))
 
     def _attn(self, c, s):
         y = self._sparse_in(c, self.w["attn/kernel"], s) + take(self.w["attn/bias"], s, 0)
         rows = tf.transpose(self._ln("attn/", y, s), [0, 2, 1])
-        return ops.transformer(rows, {n: self.w["attn/" + n] for n in ops.ATTN_WEIGHTS})
+        out = ops.transformer(rows, {n: self.w["attn/" + n] for n in ops.ATTN_WEIGHTS})
+        return tf.transpose(out, [0, 2, 1])
 
     # ------------------------------------------------------------------ forward
     def call(self, dense_stack, widths, sparse_stack, row):
@@ -159,7 +171,7 @@ class ElasticBlock(tf.keras.layers.Layer):
     @_no_autograph
     def _block(self, dense_stack, widths, sparse_stack, row):
         """dense_stack [B, n, D]: outputs 0..index zero-padded; widths [n] int32: their widths;
-        sparse_stack [B, n, P, E]; row: this block's int32 choice row.  Returns [B, D], [B, S + 8, E]."""
+        sparse_stack [B, E, n, P]; row: this block's int32 choice row.  Returns [B, D], [B, E, S + 8]."""
         L = self.layout
         n = self.n_in
         w, s = row[L.dense_width], row[L.sparse_width]
@@ -171,17 +183,18 @@ class ElasticBlock(tf.keras.layers.Layer):
         d_active, s_active = row[L.dense_ops], row[L.sparse_ops]
         dense_out = self._run_ops(c, self.dense_ops, DENSE_OPS, d_active, w, lambda fn, v: pad_to(fn(c, v), self.D))
         sparse_out = self._run_ops(c, self.sparse_ops, SPARSE_OPS, s_active, s,
-                                   lambda fn, v: pad_to(fn(c, v), self.S, axis=1))
+                                   lambda fn, v: pad_to(fn(c, v), self.S, axis=2))
         dense_out = tf.ensure_shape(dense_out, [None, self.D])
-        sparse_out = tf.ensure_shape(sparse_out, [None, self.S, self.E])
+        sparse_out = tf.ensure_shape(sparse_out, [None, self.E, self.S])
 
         # the two flags are cheap: always computed, multiplied by 0/1 (a 0 gives zero gradients too)
         y = tf.matmul(take(dense_out, w), take2(self.w["merge/kernel"], w, MERGE_ROWS * self.E))
         y = layer_norm(y + self.w["merge/bias"], self.w["merge/gamma"], self.w["merge/beta"])
-        merged = tf.reshape(y, [-1, MERGE_ROWS, self.E]) * tf.cast(row[L.merge], tf.float32)
-        f = tf.matmul(ops.fm_term(sparse_out), take2(self.w["fm/kernel"], self.E, w)) + take(self.w["fm/bias"], w, 0)
+        merged = tf.transpose(tf.reshape(y, [-1, MERGE_ROWS, self.E]), [0, 2, 1]) * tf.cast(row[L.merge], tf.float32)
+        fm = tf.square(tf.reduce_sum(sparse_out, 2)) - tf.reduce_sum(tf.square(sparse_out), 2)   # ops.fm_term
+        f = tf.matmul(fm, take2(self.w["fm/kernel"], self.E, w)) + take(self.w["fm/bias"], w, 0)
         dense_out = dense_out + pad_to(self._ln("fm/", f, w), self.D) * tf.cast(row[L.fm], tf.float32)
-        sparse_block = tf.concat([sparse_out, merged], axis=1)
+        sparse_block = tf.concat([sparse_out, merged], axis=2)
         return tf.ensure_shape(dense_out, [None, self.D]), sparse_block
 
     def _run_ops(self, c, names, order, active, width, run):
@@ -217,6 +230,8 @@ class ElasticHead(tf.keras.layers.Layer):
 
     @_no_autograph
     def _head(self, dense, width, sparse):
-        flat = tf.reshape(sparse, [-1, self.rows * self.E])
+        """sparse is rows-last [B, E, rows]; the kernel keeps the subnet's row-major (row, e) order."""
+        flat = tf.reshape(sparse, [-1, self.E * self.rows])
+        k_sparse = tf.reshape(tf.transpose(tf.reshape(self.kernel[self.D:], [self.rows, self.E])), [-1, 1])
         return (tf.matmul(take(dense, width), take2(self.kernel, width, 1))
-                + tf.matmul(flat, self.kernel[self.D:]) + self.bias)
+                + tf.matmul(flat, k_sparse) + self.bias)

@@ -112,8 +112,8 @@ class NASRecSupernet(tf.keras.Model):
         dense0 = tf.cast(features["dense"], tf.float32)
         sparse0 = self.embedding(features["sparse"])
         P = self.blocks[0].P
-        dense_stack = pad_to(dense0, self.max_dense)[:, None]
-        sparse_stack = pad_to(sparse0, P, axis=1)[:, None]
+        dense_stack = pad_to(dense0, self.max_dense)[:, None]                               # [B, 1, D]
+        sparse_stack = pad_to(tf.transpose(sparse0, [0, 2, 1]), P, axis=2)[:, :, None]      # [B, E, 1, P]
         widths = tf.constant([self.spec.num_dense], tf.int32)
         d = s = None
         for b, block in enumerate(self.blocks):
@@ -121,7 +121,7 @@ class NASRecSupernet(tf.keras.Model):
             d, s = block(dense_stack, widths, sparse_stack, row)
             if b + 1 < len(self.blocks):
                 dense_stack = tf.concat([dense_stack, d[:, None]], axis=1)
-                sparse_stack = tf.concat([sparse_stack, pad_to(s, P, axis=1)[:, None]], axis=1)
+                sparse_stack = tf.concat([sparse_stack, pad_to(s, P, axis=2)[:, :, None]], axis=2)
                 widths = tf.concat([widths, row[L.dense_width][None]], axis=0)
         return self.head(d, choice[-1, L.dense_width], s)
 
