@@ -1,4 +1,7 @@
 """LEF/DEF reader on small files written here: placement, pins, nets, routed wires, vias, and clear errors."""
+import re
+from pathlib import Path
+
 import pytest
 
 from pipelines.eda.lefdef import ParseError, is_power_net, read_def, read_lef, transform
@@ -316,3 +319,31 @@ def test_def58_routing_syntax(tmp_path):
     assert (b.layer, b.elements) == ("M2", [("pt", 15.0, 5.0), ("pt", 15.0, 9.0), ("virtual", 16.0, 9.0),
                                             ("pt", 16.0, 10.0)])
     assert d.components["u1"].status == "PLACED" and d.components["u1"].x == 10.0
+
+
+@pytest.mark.parametrize("old,new,expect", [
+    ("( 0 500 ) ( 1020 * )", "( * 500 ) ( 1020 * )", "'*' in a wire point of net 'a' with no previous point"),
+    ("( 0 500 ) ( 1020 * )", "( 0 500 ) ( 1x2 * )", "expected a number for x of a wire point of net 'a'"),
+    ("( 0 500 ) ( 1020 * )", "( 0 500 7 ) ( 1020 * )", None),   # extension value: general path, no error
+])
+def test_routed_points_fast_and_general_path(tmp_path, old, new, expect):
+    """Plain `( x y )` points take a fast path; every other form keeps the full parse and its error messages."""
+    bad = tmp_path / "r.def"
+    bad.write_text(routed_def_text().replace(old, new))
+    if expect is None:
+        pts = [e[1:] for e in read_def(str(bad)).nets["a"].paths[0].elements]
+        assert pts == [(0.0, 5.0), (10.2, 5.0)]
+        return
+    with pytest.raises(ParseError, match=re.escape(expect)) as err:
+        read_def(str(bad))
+    assert str(err.value).startswith(f"{bad}:")
+
+
+def test_lef_cache_reparses_a_changed_file(tmp_path):
+    from pipelines.eda.def_maps import cached_lef
+    lef_path, _, _ = write_design(tmp_path)
+    first = cached_lef((lef_path,))
+    assert cached_lef((lef_path,)) is first
+    Path(lef_path).write_text(LEF.replace("MACRO INV\n", "MACRO INVX\n").replace("END INV\n", "END INVX\n"))
+    again = cached_lef((lef_path,))
+    assert again is not first and "INVX" in again.macros and "INV" not in again.macros
