@@ -194,7 +194,7 @@ def kernel_speedups(runs: int = 100) -> list[dict]:
     which kernels int8 speeds up on this CPU. Weights random, calibration on uniform [0, 1) inputs."""
     import numpy as np
     import tensorflow as tf
-    from tfnas.autoshrink.latency import invoke_latency
+    from tfnas.autoshrink.latency import delegation, invoke_latency
     L = tf.keras.layers
     cases = [("conv 3x3 s2 224x224x3->32 (stem)", (224, 224, 3), lambda: L.Conv2D(32, 3, 2, padding="same")),
              ("conv 1x1 56x56x64->64", (56, 56, 64), lambda: L.Conv2D(64, 1)),
@@ -202,17 +202,18 @@ def kernel_speedups(runs: int = 100) -> list[dict]:
              ("conv 1x1 14x14x256->256", (14, 14, 256), lambda: L.Conv2D(256, 1)),
              ("depthwise 3x3 14x14x256", (14, 14, 256), lambda: L.DepthwiseConv2D(3, padding="same")),
              ("max-pool 2x2 56x56x64", (56, 56, 64), lambda: L.MaxPooling2D(2)),
-             ("add 56x56x64", (56, 56, 64), None)]
+             ("add x + x/2 56x56x64 (two scales)", (56, 56, 64), lambda: lambda t: L.Add()([t, 0.5 * t])),
+             ("relu alone 56x56x64 (not fused)", (56, 56, 64), lambda: L.ReLU())]
     rows = []
     for label, shape, layer in cases:
         tf.keras.backend.clear_session()
         x = tf.keras.Input(shape)
-        model = tf.keras.Model(x, layer()(x) if layer else L.Add()([x, L.ReLU()(x)]))
+        model = tf.keras.Model(x, layer()(x))
         rng = np.random.default_rng(0)
         rep = [rng.uniform(0, 1, (1,) + shape).astype(np.float32) for _ in range(16)]
         blobs = {"float32": _convert(model, "float32", rep), "int8": _convert(model, "int8", rep),
                  "int8_per_tensor": _convert(model, "int8_per_tensor", rep)}
-        row = {"kernel": label}
+        row = {"kernel": label, "int8_ops": delegation(blobs["int8"])}
         for mode, blob in blobs.items():
             for xnn in (True, False):
                 if mode == "int8_per_tensor" and not xnn:
@@ -271,12 +272,13 @@ def kernel_table(rows: list[dict]) -> str:
     """Markdown: one row per single-layer model, float32 / int8 ratio with and without XNNPACK."""
     lines = ["## Single kernels, 1 thread (speed-up = float32 ms / int8 ms)",
              "| kernel | XNNPACK f32 ms | XNNPACK int8 ms | int8 per-tensor ms | speed-up XNNPACK | builtin f32 ms | "
-             "builtin int8 ms | speed-up builtin |", "|---|---|---|---|---|---|---|---|"]
+             "builtin int8 ms | speed-up builtin | int8 ops outside XNNPACK |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['kernel']} | {r['float32_xnnpack_ms']:.4f} | {r['int8_xnnpack_ms']:.4f} | "
                      f"{r['int8_per_tensor_xnnpack_ms']:.4f} | {r['float32_xnnpack_ms'] / r['int8_xnnpack_ms']:.2f}x | "
                      f"{r['float32_builtin_ms']:.4f} | {r['int8_builtin_ms']:.4f} | "
-                     f"{r['float32_builtin_ms'] / r['int8_builtin_ms']:.2f}x |")
+                     f"{r['float32_builtin_ms'] / r['int8_builtin_ms']:.2f}x | "
+                     f"{', '.join(r['int8_ops']['outside']) or 'none'} |")
     return "\n".join(lines)
 
 

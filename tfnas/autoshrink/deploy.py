@@ -75,13 +75,19 @@ def mobilenet_alpha_for_macs(input_shape, num_classes: int, target_macs: float,
     return best[0], best[1]
 
 
-def tflite_accuracy(tflite_bytes: bytes, x: np.ndarray, y: np.ndarray, batch: int = 64) -> float:
-    """Top-1 accuracy of a TFLite classifier on uint8 images (scaled to [0, 1] as in training)."""
-    from tfnas.export import tflite_predict
+def tflite_accuracy(tflite_bytes: bytes, x: np.ndarray, y: np.ndarray, xnnpack: bool = True) -> float:
+    """Top-1 accuracy of a TFLite classifier on uint8 images (scaled to [0, 1] as in training), one image per
+    invoke on the same kernels that are timed (XNNPACK by default, else the builtin ones)."""
+    from tfnas.autoshrink.latency import interpreter, set_input
+    interp = interpreter(tflite_bytes, 1, xnnpack)
+    out = interp.get_output_details()[0]
+    if out["dtype"] in (np.int8, np.uint8) and not out["quantization"][0] > 0:
+        raise ValueError(f"tflite output {out['name']!r} is {out['dtype'].__name__} without a positive scale")
     correct = 0
-    for i in range(0, len(x), batch):
-        logits = tflite_predict(tflite_bytes, x[i:i + batch].astype(np.float32) / 255.0)
-        correct += int(np.sum(np.argmax(logits, -1) == y[i:i + batch]))
+    for i in range(len(x)):
+        set_input(interp, x[i:i + 1].astype(np.float32) / 255.0)
+        interp.invoke()
+        correct += int(np.argmax(interp.get_tensor(out["index"])[0]) == y[i])   # argmax: scale > 0 keeps order
     return correct / len(x)
 
 
@@ -105,6 +111,7 @@ def export_and_measure(model, data, out_dir: str, name: str, modes=("float32", "
                        threads=(1, 2), runs: int = 100, save_model: bool = True, measure_macs: bool = True) -> dict:
     """SavedModel (`out_dir/saved_models/name/1`), one .tflite per mode, accuracy and per-image latency.
 
+    Accuracy is measured with XNNPACK ("test_accuracy") and the builtin kernels ("test_accuracy_builtin").
     Latency is invoke-only (`latency.invoke_latency`), with the default XNNPACK delegate ("latency_ms")
     and with the builtin kernels ("latency_builtin_ms"), per thread count; "delegation" says which ops
     XNNPACK took. Returns {"keras": {...}, "<mode>": {"bytes", "test_accuracy", "latency_ms", ...}}.
@@ -130,6 +137,7 @@ def export_and_measure(model, data, out_dir: str, name: str, modes=("float32", "
             f.write(blob)
         grid = latency_grid(blob, sample, threads, runs)
         report[mode] = {"path": path, "bytes": len(blob), "test_accuracy": tflite_accuracy(blob, *data.test),
+                        "test_accuracy_builtin": tflite_accuracy(blob, *data.test, xnnpack=False),
                         "latency_ms": grid["xnnpack_ms"], "latency_builtin_ms": grid["builtin_ms"],
                         "delegation": grid["delegation"]}
     return report

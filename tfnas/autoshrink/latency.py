@@ -2,8 +2,9 @@
 the XNNPACK delegate (the TF 2.14 Python interpreter's default, float32 and signed int8) or without it,
 and a check of which ops XNNPACK took, so float32 and int8 are compared on the same kernels.
 
-Why not `tfnas.export.tflite_latency`: it times the signature runner, whose per-call Python work (input
-copy, output copy, name lookups) is as large as a whole invoke of a model of 0.4M MACs.
+Why not `tfnas.export.tflite_latency`: its signature runner is made before `Interpreter.allocate_tensors()`,
+and in TF 2.14 the default XNNPACK delegate is only applied by that call, so it times the builtin kernels
+(no DELEGATE node); its per-call Python work is also as large as a whole invoke of a 0.4M-MAC model.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 
 def interpreter(tflite_bytes: bytes, num_threads: int = 1, xnnpack: bool = True):
-    """An allocated `tf.lite.Interpreter`; `xnnpack=False` uses the builtin kernels only (no default delegate)."""
+    """An allocated `tf.lite.Interpreter` (allocation applies XNNPACK); `xnnpack=False`: builtin kernels only."""
     import tensorflow as tf
     kind = tf.lite.experimental.OpResolverType
     interp = tf.lite.Interpreter(model_content=tflite_bytes, num_threads=int(num_threads),
@@ -24,7 +25,7 @@ def interpreter(tflite_bytes: bytes, num_threads: int = 1, xnnpack: bool = True)
     return interp
 
 
-def _feed_sample(interp, sample) -> None:
+def set_input(interp, sample) -> None:
     """Set input 0 to `sample` (float, quantized to the input's int8 scale when needed) or to zeros."""
     d = interp.get_input_details()[0]
     if sample is None:
@@ -49,7 +50,7 @@ def invoke_latency(tflite_bytes: bytes, sample=None, num_threads: int = 1, runs:
     `sample` is one input batch (float, quantized for int8 inputs), or None for zeros of the input's shape.
     """
     interp = interpreter(tflite_bytes, num_threads, xnnpack)
-    _feed_sample(interp, sample)
+    set_input(interp, sample)
     for _ in range(int(warmup)):
         interp.invoke()
     times = np.empty(int(runs))
