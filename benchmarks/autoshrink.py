@@ -5,6 +5,8 @@ single-kernel float32 vs int8 timings that explain the int8 speed-up on this CPU
 
     python benchmarks/autoshrink.py --quick                 # small proxies on scikit-learn digits, CPU minutes
     python benchmarks/autoshrink.py --quick --seeds 0,1,2   # seeds of the search comparison (default 0,1,2)
+    python benchmarks/autoshrink.py --quick --only search --nodes 5 --k 4 --keep 0.2   # a larger cell
+    python benchmarks/autoshrink.py --quick --only kernels  # float32 vs int8 per kernel, XNNPACK on/off
 Writes <out>/report.json and prints tables; every number is measured in this run or read from this
 benchmark's own cache (finished searches and trained weights are reused, latency is always re-measured).
 """
