@@ -67,6 +67,9 @@ def search_one(cfg: dict, out: str, seed: int) -> dict:
     rand = run_shrinking(RandomEdgeRemoval(cell, num_trials=len(shrink.history), keep_fraction=cfg["keep"],
                                            seed=seed), ev, os.path.join(out, "random"), plots=False)
     t_rand = time.perf_counter() - start
+    if len(rand.history) != len(shrink.history):
+        raise RuntimeError(f"{out}: random removal trained {len(rand.history)} candidates, shrinking "
+                           f"{len(shrink.history)}; the comparison needs equal budgets")
     full = ev.evaluate(cell)
 
     def summary(arch, result):
