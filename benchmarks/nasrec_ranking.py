@@ -65,6 +65,9 @@ def main(argv=None) -> int:
     ap.add_argument("--subnets", type=int, default=20)
     ap.add_argument("--scratch-steps", type=int, default=None)
     ap.add_argument("--supernet-steps", type=int, default=None, help="override the config's supernet steps")
+    ap.add_argument("--supernet-lr", type=float, default=None, help="override the config's supernet learning rate")
+    ap.add_argument("--warmup-steps", type=int, default=None, help="override the sampler's warm-up steps")
+    ap.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default="runs/bench_nasrec_ranking")
     args = ap.parse_args(argv)
@@ -84,13 +87,20 @@ def main(argv=None) -> int:
         base.supernet.warmup_steps = min(base.supernet.warmup_steps, args.supernet_steps // 4)
     elif not args.quick:
         base.supernet.steps *= 3
+    if args.supernet_lr is not None:
+        base.supernet.learning_rate = args.supernet_lr
+    if args.warmup_steps is not None:
+        base.supernet.warmup_steps = args.warmup_steps
+    # each supernet setting gets its own folder; the from-scratch results are shared
+    sc = base.supernet
+    tag = f"_steps{sc.steps}_lr{sc.learning_rate:g}_warmup{sc.warmup_steps}"
     t0 = time.perf_counter()
     rows = {}
     archs = None
-    for sampler in SAMPLERS:
+    for sampler in args.samplers:
         cfg = copy.deepcopy(base)
         cfg.supernet.sampler = sampler
-        cfg.run_dir = os.path.join(root, sampler)
+        cfg.run_dir = os.path.join(root, sampler + tag)
         pipe = Pipeline(cfg, progress=False)
         if archs is None:
             rng = np.random.default_rng(args.seed)
@@ -102,17 +112,19 @@ def main(argv=None) -> int:
         pipe.stage_train_supernet()
         for ft_on in (True, False):
             ft = dataclasses.replace(cfg.finetune, enabled=ft_on)
-            proxy = proxy_scores(pipe, archs, ft, os.path.join(root, sampler, f"proxy_ft{int(ft_on)}.json"))
+            proxy = proxy_scores(pipe, archs, ft, os.path.join(cfg.run_dir, f"proxy_ft{int(ft_on)}.json"))
             tau = tfm.kendall_tau(proxy, truth)
             rows[(sampler, ft_on)] = tau
             print(f"[ranking] {sampler:<26} fine-tune={'on ' if ft_on else 'off'}  Kendall tau = {tau:+.3f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    print(f"\nKendall tau, supernet-proxy vs from-scratch val logloss over {len(archs)} random subnets")
+    print(f"\nKendall tau, supernet-proxy vs from-scratch val logloss over {len(archs)} random subnets "
+          f"(supernet {sc.steps} steps, lr {sc.learning_rate}, warm-up {sc.warmup_steps}; "
+          f"from scratch {scratch_steps} steps)")
     print(f"{'sampler':<28}{'fine-tune':>12}{'no fine-tune':>14}")
-    for sampler in SAMPLERS:
+    for sampler in args.samplers:
         print(f"{sampler:<28}{rows[(sampler, True)]:>12.3f}{rows[(sampler, False)]:>14.3f}")
-    with open(os.path.join(root, "summary.json"), "w") as f:
-        json.dump({"subnets": len(archs), "scratch_steps": scratch_steps,
+    with open(os.path.join(root, f"summary{tag}.json"), "w") as f:
+        json.dump({"subnets": len(archs), "scratch_steps": scratch_steps, "supernet": dataclasses.asdict(sc),
                    "tau": {f"{s}/ft{int(ft)}": v for (s, ft), v in rows.items()}}, f, indent=1)
     return 0
 
