@@ -4,6 +4,8 @@ Each setting runs in its own subprocess (clean peak RSS): 7 blocks, batch 512, t
 any-connection sampler after warm-up, Adagrad + clipping, on synthetic processed batches; embedding
 tables either capped at 0.5M rows (search setting) or Criteo-size (26 tables, 33.76M rows, the
 reference's per-field cardinalities).  The first step (tracing) is timed apart from the measured steps.
+Then candidate evaluations per minute: the search's `SupernetEvaluator` scoring sampled subnets (head
+fine-tuned for --finetune-steps batches, then --eval-batches validation batches).
 
     python benchmarks/nasrec_throughput.py --quick        # few steps per setting
     python benchmarks/nasrec_throughput.py --steps 50
@@ -24,8 +26,27 @@ CRITEO_CARDINALITIES = [1461, 584, 10131227, 2202609, 306, 25, 12518, 634, 4, 93
 REFERENCE_RATE = {"full": 54.0, "small": 120.0}   # examples/s of the PyTorch reference on this CPU (task brief)
 
 
-def run_setting(kind: str, tables: str, steps: int, batch: int, blocks: int) -> dict:
-    """Train `steps` sampled steps in this process; return rates, trace time and peak RSS."""
+def candidate_rate(sn, ds, finetune_steps: int, eval_batches: int, candidates: int) -> float:
+    """Candidate evaluations per minute: fix a sampled subnet, fine-tune the head, score on val batches
+    (the search's `SupernetEvaluator`; the first, tracing, evaluation is not timed)."""
+    import numpy as np
+    from tfnas.nasrec.config import FinetuneConfig
+    from tfnas.nasrec.evaluate import SupernetEvaluator
+
+    ft = FinetuneConfig(steps=finetune_steps, eval_steps=eval_batches)
+    ev = SupernetEvaluator(sn, ds, ds, ft)
+    rng = np.random.default_rng(1)
+    ev.score(sn.space.sample(rng))
+    t0 = time.time()
+    for _ in range(candidates):
+        ev.score(sn.space.sample(rng))
+    return candidates * 60.0 / (time.time() - t0)
+
+
+def run_setting(kind: str, tables: str, steps: int, batch: int, blocks: int, finetune_steps: int = 100,
+                eval_batches: int = 4, candidates: int = 3) -> dict:
+    """Train `steps` sampled steps in this process, then score `candidates` subnets; return rates, trace
+    time and peak RSS."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
     import tensorflow as tf
@@ -61,10 +82,12 @@ def run_setting(kind: str, tables: str, steps: int, batch: int, blocks: int) -> 
     dt, cpu = time.time() - t0, time.process_time() - c0
     rate = steps * batch / dt
     cores = len(os.sched_getaffinity(0))
+    per_min = candidate_rate(sn, ds, finetune_steps, eval_batches, candidates) if candidates else float("nan")
     return {"kind": kind, "tables": tables, "rows": int(sum(vocab)), "batch": batch, "steps": steps,
             "examples_per_s": round(rate, 1), "x_reference": round(rate / REFERENCE_RATE[kind], 2),
             # CPU-bound rate: examples per CPU-second x cores; robust when other jobs share the machine
             "cpu_s_per_step": round(cpu / steps, 3), "cpu_bound_examples_per_s": round(steps * batch / cpu * cores, 1),
+            "candidates_per_min": round(per_min, 2), "finetune_steps": finetune_steps,
             "first_step_s": round(first_s, 1), "build_s": round(build_s, 1),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
 
@@ -75,23 +98,29 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--blocks", type=int, default=7)
+    ap.add_argument("--finetune-steps", type=int, default=100, help="head fine-tuning steps per candidate")
+    ap.add_argument("--eval-batches", type=int, default=4, help="validation batches per candidate")
+    ap.add_argument("--candidates", type=int, default=3, help="timed candidate evaluations (0: skip)")
     ap.add_argument("--kinds", nargs="+", default=["small", "full"], choices=["small", "full"])
     ap.add_argument("--tables", nargs="+", default=["capped", "criteo"], choices=["capped", "criteo"])
     ap.add_argument("--one", nargs=2, metavar=("KIND", "TABLES"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     steps = 10 if args.quick else args.steps
     if args.one:
-        print(json.dumps(run_setting(args.one[0], args.one[1], steps, args.batch, args.blocks)))
+        print(json.dumps(run_setting(args.one[0], args.one[1], steps, args.batch, args.blocks,
+                                     args.finetune_steps, args.eval_batches, args.candidates)))
         return 0
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     print(f"load average {os.getloadavg()[0]:.1f} on {len(os.sched_getaffinity(0))} cores; steps {steps}")
     print(f"{'space':6} {'tables':7} {'rows':>11} {'ex/s':>8} {'x ref':>6} {'CPU-bound ex/s':>14} {'x ref':>6} "
-          f"{'1st step s':>10} {'peak GiB':>8}")
+          f"{'cand/min':>8} {'1st step s':>10} {'peak GiB':>8}")
     for kind in args.kinds:
         for tables in args.tables:
             cmd = [sys.executable, os.path.abspath(__file__), "--one", kind, tables, "--steps", str(steps),
-                   "--batch", str(args.batch), "--blocks", str(args.blocks)]
+                   "--batch", str(args.batch), "--blocks", str(args.blocks), "--finetune-steps",
+                   str(args.finetune_steps), "--eval-batches", str(args.eval_batches),
+                   "--candidates", str(args.candidates)]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 print(f"{kind} {tables}: failed\n{proc.stderr[-2000:]}")
@@ -99,7 +128,8 @@ def main(argv=None) -> int:
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             cb = r["cpu_bound_examples_per_s"]
             print(f"{kind:6} {tables:7} {r['rows']:>11,} {r['examples_per_s']:>8.1f} {r['x_reference']:>6.2f} "
-                  f"{cb:>14.1f} {cb / REFERENCE_RATE[kind]:>6.2f} {r['first_step_s']:>10.1f} {r['peak_rss_gib']:>8.2f}",
+                  f"{cb:>14.1f} {cb / REFERENCE_RATE[kind]:>6.2f} {r['candidates_per_min']:>8.2f} "
+                  f"{r['first_step_s']:>10.1f} {r['peak_rss_gib']:>8.2f}",
                   flush=True)
     return 0
 
