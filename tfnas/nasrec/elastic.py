@@ -34,7 +34,8 @@ def pairwise_rows_last(dense_row, sparse_rows):
 
 
 class ElasticBlock(tf.keras.layers.Layer):
-    """Block `index` (0-based) of the supernet; reads outputs 0..index, returns (dense [B,D], sparse rows-last [B,E,R])."""
+    """Block `index` (0-based) of the supernet; reads outputs 0..index, returns (dense [B, D], sparse
+    rows-last [B, E, R])."""
 
     def __init__(self, index: int, layout: ChoiceLayout, dense_ops, sparse_ops, n_dense: int, n_sparse: int,
                  max_dense: int, max_sparse: int, embedding_dim: int = 16, fixed_dot_rows: int | None = None,
@@ -190,8 +191,9 @@ class ElasticBlock(tf.keras.layers.Layer):
         # the two flags are cheap: always computed, multiplied by 0/1 (a 0 gives zero gradients too)
         y = tf.matmul(take(dense_out, w), take2(self.w["merge/kernel"], w, MERGE_ROWS * self.E))
         y = layer_norm(y + self.w["merge/bias"], self.w["merge/gamma"], self.w["merge/beta"])
-        merged = tf.transpose(tf.reshape(y, [-1, MERGE_ROWS, self.E]), [0, 2, 1]) * tf.cast(row[L.merge], tf.float32)
-        fm = tf.square(tf.reduce_sum(sparse_out, 2)) - tf.reduce_sum(tf.square(sparse_out), 2)   # ops.fm_term
+        merged = tf.transpose(tf.reshape(y, [-1, MERGE_ROWS, self.E]), [0, 2, 1])
+        merged = merged * tf.cast(row[L.merge], tf.float32)
+        fm = ops.fm_term(sparse_out, axis=2)
         f = tf.matmul(fm, take2(self.w["fm/kernel"], self.E, w)) + take(self.w["fm/bias"], w, 0)
         dense_out = dense_out + pad_to(self._ln("fm/", f, w), self.D) * tf.cast(row[L.fm], tf.float32)
         sparse_block = tf.concat([sparse_out, merged], axis=2)

@@ -75,9 +75,9 @@ def pairwise(dense_row, sparse_rows):
 
 
 @_no_autograph
-def fm_term(sparse_rows):
-    """Factorization-machine interaction: (sum of rows)^2 - sum of squared rows -> [B, E]."""
-    return tf.square(tf.reduce_sum(sparse_rows, 1)) - tf.reduce_sum(tf.square(sparse_rows), 1)
+def fm_term(sparse_rows, axis: int = 1):
+    """Factorization-machine interaction: (sum of rows)^2 - sum of squared rows -> [B, E] (rows on `axis`)."""
+    return tf.square(tf.reduce_sum(sparse_rows, axis)) - tf.reduce_sum(tf.square(sparse_rows), axis)
 
 
 @_no_autograph
