@@ -13,6 +13,7 @@ def trained():
     from tfnas.autoshrink.data import load_images
     from tfnas.autoshrink.deploy import FinalTraining, train_final
     tf.keras.backend.clear_session()
+    tf.keras.utils.set_random_seed(0)   # the same trained model whichever tests ran before in this process
     data = load_images("digits", 8)
     model = build_cnn(full_cnn_cell(4, seed=0), data.input_shape, data.num_classes,
                       small_shrink_cnn(width=0.25, depth=(1, 1, 1, 1, 1), head_filters=32))

@@ -269,14 +269,23 @@ def to_tflite(model_or_saved_model_dir, mode: str = "float32", representative_da
     return converter.convert()
 
 
-def _interpreter(tflite_bytes: bytes, num_threads: int):
+def tflite_interpreter(tflite_bytes: bytes, num_threads: int = 1, xnnpack: bool = True):
+    """An allocated `tf.lite.Interpreter`; `xnnpack=False` keeps to the builtin kernels.
+
+    Allocation comes first: in TF 2.14 `allocate_tensors()` is what applies the default XNNPACK delegate,
+    and a signature runner made before it runs every op on the builtin kernels (2-3x slower here)."""
     import tensorflow as tf
-    interp = tf.lite.Interpreter(model_content=tflite_bytes, num_threads=int(num_threads))
-    # allocate first: in TF 2.14 allocate_tensors() is what applies the default XNNPACK delegate; a
-    # signature runner made before it runs every op on the builtin kernels (2-3x slower here)
+    kind = tf.lite.experimental.OpResolverType
+    interp = tf.lite.Interpreter(model_content=tflite_bytes, num_threads=int(num_threads),
+                                 experimental_op_resolver_type=kind.AUTO if xnnpack
+                                 else kind.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interp.allocate_tensors()
-    runner = interp.get_signature_runner()
-    return interp, runner
+    return interp
+
+
+def _interpreter(tflite_bytes: bytes, num_threads: int):
+    interp = tflite_interpreter(tflite_bytes, num_threads)
+    return interp, interp.get_signature_runner()
 
 
 def _as_feed(runner, inputs) -> dict:

@@ -2,9 +2,8 @@
 the XNNPACK delegate (the TF 2.14 Python interpreter's default, float32 and signed int8) or without it,
 and a check of which ops XNNPACK took, so float32 and int8 are compared on the same kernels.
 
-Why not `tfnas.export.tflite_latency`: its signature runner is made before `Interpreter.allocate_tensors()`,
-and in TF 2.14 the default XNNPACK delegate is only applied by that call, so it times the builtin kernels
-(no DELEGATE node); its per-call Python work is also as large as a whole invoke of a 0.4M-MAC model.
+Why not `tfnas.export.tflite_latency`: it times whole signature-runner calls, whose per-call Python work
+is as large as a whole invoke of a 0.4M-MAC model.
 """
 from __future__ import annotations
 
@@ -13,16 +12,7 @@ import time
 
 import numpy as np
 
-
-def interpreter(tflite_bytes: bytes, num_threads: int = 1, xnnpack: bool = True):
-    """An allocated `tf.lite.Interpreter` (allocation applies XNNPACK); `xnnpack=False`: builtin kernels only."""
-    import tensorflow as tf
-    kind = tf.lite.experimental.OpResolverType
-    interp = tf.lite.Interpreter(model_content=tflite_bytes, num_threads=int(num_threads),
-                                 experimental_op_resolver_type=kind.AUTO if xnnpack
-                                 else kind.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interp.allocate_tensors()
-    return interp
+from tfnas.export import tflite_interpreter as interpreter  # noqa: F401  (the one interpreter factory)
 
 
 def set_input(interp, sample) -> None:
