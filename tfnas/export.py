@@ -302,14 +302,16 @@ def _as_feed(runner, inputs) -> dict:
         if len(arrays) != len(names):
             raise ValueError(f"tflite model has {len(names)} inputs {names}, got {len(arrays)}")
         feed = dict(zip(names, (np.asarray(a) for a in arrays)))
-    for n, d in details.items():
-        x = feed[n]
-        scale, zero = d["quantization"]
-        if d["dtype"] in (np.int8, np.uint8) and x.dtype.kind == "f" and scale:
-            info = np.iinfo(d["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max)
-        feed[n] = x.astype(d["dtype"])
-    return feed
+    return {n: quantize_input(feed[n], d) for n, d in details.items()}
+
+
+def quantize_input(x: np.ndarray, detail: dict) -> np.ndarray:
+    """`x` in a TFLite input's dtype: float values quantized with its scale / zero point when it is int8."""
+    scale, zero = detail["quantization"]
+    if detail["dtype"] in (np.int8, np.uint8) and x.dtype.kind == "f" and scale:
+        info = np.iinfo(detail["dtype"])
+        x = np.clip(np.round(x / scale + zero), info.min, info.max)
+    return x.astype(detail["dtype"])
 
 
 def tflite_predict(tflite_bytes: bytes, inputs, num_threads: int = 1):

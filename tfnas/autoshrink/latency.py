@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from tfnas.export import quantize_input
 from tfnas.export import tflite_interpreter as interpreter  # noqa: F401  (the one interpreter factory)
 
 
@@ -25,11 +26,7 @@ def set_input(interp, sample) -> None:
         if tuple(x.shape) != tuple(d["shape"]):
             raise ValueError(f"latency sample has shape {x.shape}, the model input {d['name']!r} wants "
                              f"{tuple(d['shape'])}")
-        scale, zero = d["quantization"]
-        if d["dtype"] in (np.int8, np.uint8) and x.dtype.kind == "f" and scale:
-            info = np.iinfo(d["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max)
-        x = x.astype(d["dtype"])
+        x = quantize_input(x, d)
     interp.set_tensor(d["index"], x)
 
 
