@@ -13,7 +13,7 @@ $(UV):
 
 # The venv follows uv.lock exactly (tensorflow 2.14.1 + TFF 0.87.0 need the jax override in pyproject.toml).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --extra test --python 3.11
+	$(UV) sync --frozen --extra test --extra bench --extra eda --python 3.11
 	touch $@
 
 venv: $(VENV)/.synced
