@@ -199,7 +199,7 @@ def kernel_speedups(runs: int = 100) -> list[dict]:
     which kernels int8 speeds up on this CPU. Weights random, calibration on uniform [0, 1) inputs."""
     import numpy as np
     import tensorflow as tf
-    from tfnas.autoshrink.latency import delegation, invoke_latency
+    from tfnas.export.latency import delegation, invoke_latency
     L = tf.keras.layers
     cases = [("conv 3x3 s2 224x224x3->32 (stem)", (224, 224, 3), lambda: L.Conv2D(32, 3, 2, padding="same")),
              ("conv 1x1 56x56x64->64", (56, 56, 64), lambda: L.Conv2D(64, 1)),

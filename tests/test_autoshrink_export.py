@@ -1,4 +1,5 @@
-"""ShrinkCNN TFLite export: int8 keeps the Keras accuracy (stated tolerance) and runs wholly in XNNPACK; latency helpers."""
+"""ShrinkCNN TFLite export: int8 keeps the Keras accuracy (stated tolerance) and runs wholly in XNNPACK;
+latency helpers; the SavedModel goes through the core versioned writer."""
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ def trained():
 
 def test_int8_tflite_accuracy_close_to_keras_and_all_ops_in_xnnpack(trained, tmp_path):
     from tfnas.autoshrink.deploy import export_and_measure
-    from tfnas.autoshrink.latency import interpreter
+    from tfnas.export.latency import interpreter
     model, data, out = trained
     assert out["test_accuracy"] > 0.5, out          # the model learned something real
     report = export_and_measure(model, data, str(tmp_path), "tiny", modes=("float32", "int8"), threads=(1,),
@@ -56,7 +57,7 @@ def test_int8_tflite_accuracy_close_to_keras_and_all_ops_in_xnnpack(trained, tmp
 
 def test_delegation_reports_an_op_xnnpack_does_not_take():
     import tensorflow as tf
-    from tfnas.autoshrink.latency import delegation, invoke_latency
+    from tfnas.export.latency import delegation, invoke_latency
     from tfnas.export import to_tflite
     tf.keras.backend.clear_session()
     x = tf.keras.Input((8,))
@@ -72,7 +73,7 @@ def test_delegation_reports_an_op_xnnpack_does_not_take():
 
 def test_at_input_size_keeps_weights_and_rejects_non_images(trained):
     import tensorflow as tf
-    from tfnas.autoshrink.latency import at_input_size
+    from tfnas.export.latency import at_input_size
     model, data, _ = trained
     big = at_input_size(model, 16)
     assert big.input_shape == (None, 16, 16, 3) and model.input_shape == (None, 8, 8, 3)

@@ -1,6 +1,6 @@
 """ShrinkCNN deployment: final training, SavedModel + TFLite (float32/float16/int8), accuracy and latency.
 
-Uses `tfnas.export` (`to_tflite`, `tflite_predict`) and `tfnas.autoshrink.latency` (invoke-only timing,
+Uses `tfnas.export` (`export_model`, `to_tflite`) and `tfnas.export.latency` (invoke-only timing,
 XNNPACK on/off); the MobileNetV2 reference point goes through exactly the same budget and measurements.
 """
 from __future__ import annotations
@@ -78,7 +78,7 @@ def mobilenet_alpha_for_macs(input_shape, num_classes: int, target_macs: float,
 def tflite_accuracy(tflite_bytes: bytes, x: np.ndarray, y: np.ndarray, xnnpack: bool = True) -> float:
     """Top-1 accuracy of a TFLite classifier on uint8 images (scaled to [0, 1] as in training), one image per
     invoke on the same kernels that are timed (XNNPACK by default, else the builtin ones)."""
-    from tfnas.autoshrink.latency import interpreter, set_input
+    from tfnas.export.latency import interpreter, set_input
     interp = interpreter(tflite_bytes, 1, xnnpack)
     out = interp.get_output_details()[0]
     if out["dtype"] in (np.int8, np.uint8) and not out["quantization"][0] > 0:
@@ -109,25 +109,22 @@ def representative_images(data, count: int = 200, seed: int = 0, size: int | Non
 
 def export_and_measure(model, data, out_dir: str, name: str, modes=("float32", "float16", "int8"),
                        threads=(1, 2), runs: int = 100, save_model: bool = True, measure_macs: bool = True) -> dict:
-    """SavedModel (`out_dir/saved_models/name/1`), one .tflite per mode, accuracy and per-image latency.
+    """SavedModel (`out_dir/saved_models/name/<next version>/`), one .tflite per mode, accuracy and per-image latency.
 
     Accuracy is measured with XNNPACK ("test_accuracy") and the builtin kernels ("test_accuracy_builtin").
     Latency is invoke-only (`latency.invoke_latency`), with the default XNNPACK delegate ("latency_ms")
     and with the builtin kernels ("latency_builtin_ms"), per thread count; "delegation" says which ops
     XNNPACK took. Returns {"keras": {...}, "<mode>": {"bytes", "test_accuracy", "latency_ms", ...}}.
     """
-    from tfnas.autoshrink.latency import latency_grid
-    from tfnas.export import next_version, to_tflite
+    from tfnas.export.latency import latency_grid
+    from tfnas.export import export_model, to_tflite
     from tfnas.metrics import count_params, macs_per_example
     os.makedirs(out_dir, exist_ok=True)
     report = {"name": name, "params": count_params(model),
               "macs": macs_per_example(model) if measure_macs else None,
               "keras": {"test_accuracy": evaluate_accuracy(model, *data.test)}}
-    if save_model:
-        root = os.path.join(out_dir, "saved_models")
-        path = os.path.join(root, name, str(next_version(root, name)))
-        model.save(path, include_optimizer=False)
-        report["saved_model"] = path
+    if save_model:   # the core writer: next free version, atomic rename, never overwrites
+        report["saved_model"] = export_model(model, name, root=os.path.join(out_dir, "saved_models"))
     sample = data.x_test[:1].astype(np.float32) / 255.0
     for mode in modes:
         rep = representative_images(data) if mode == "int8" else None
@@ -150,7 +147,7 @@ def deployment_latency(model, data, size: int, modes=("float32", "int8"), thread
     calibrated on training images resized to `size`. Returns {"input", "macs", "<mode>": latency_grid}.
     """
     import tensorflow as tf
-    from tfnas.autoshrink.latency import at_input_size, latency_grid
+    from tfnas.export.latency import at_input_size, latency_grid
     from tfnas.export import to_tflite
     from tfnas.metrics import macs_per_example
     big = at_input_size(model, size)

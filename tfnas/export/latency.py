@@ -2,7 +2,7 @@
 the XNNPACK delegate (the TF 2.14 Python interpreter's default, float32 and signed int8) or without it,
 and a check of which ops XNNPACK took, so float32 and int8 are compared on the same kernels.
 
-Why not `tfnas.export.tflite_latency`: it times whole signature-runner calls, whose per-call Python work
+Why not `tfnas.export.tflite.tflite_latency`: it times whole signature-runner calls, whose per-call Python work
 is as large as a whole invoke of a 0.4M-MAC model.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from tfnas.export import quantize_input
-from tfnas.export import tflite_interpreter as interpreter  # noqa: F401  (the one interpreter factory)
+from tfnas.export.tflite import quantize_input
+from tfnas.export.tflite import tflite_interpreter as interpreter  # noqa: F401  (the one interpreter factory)
 
 
 def set_input(interp, sample) -> None:
