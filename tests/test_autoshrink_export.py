@@ -84,3 +84,15 @@ def test_at_input_size_keeps_weights_and_rejects_non_images(trained):
     flat = tf.keras.Sequential([tf.keras.Input((5,)), tf.keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="image batch|InputLayer"):
         at_input_size(tf.keras.Model(flat.inputs, flat.outputs), 16)
+
+
+def test_export_and_measure_saved_model_goes_through_the_versioned_writer(trained, tmp_path):
+    from tfnas.autoshrink.deploy import export_and_measure
+    from tfnas.export import check_model_reload
+    model, data, _ = trained
+    reports = [export_and_measure(model, data, str(tmp_path), "tiny", modes=(), threads=(1,), runs=1,
+                                  measure_macs=False) for _ in range(2)]
+    paths = [r["saved_model"] for r in reports]
+    assert paths == [str(tmp_path / "saved_models" / "tiny" / v) for v in ("1", "2")]   # a new version each time
+    x = data.x_test[:8].astype(np.float32) / 255.0
+    assert check_model_reload(model, paths[1], {model.inputs[0].name.split(":")[0]: x}) < 1e-5

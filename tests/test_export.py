@@ -1,4 +1,5 @@
 """Exports: raw-feature SavedModel reloaded in a fresh process, REST body helper, version dirs, TFLite."""
+import json
 import os
 
 import numpy as np
@@ -160,6 +161,41 @@ def test_export_cli_from_a_run(tmp_path, capsys):
     assert main(["export", "--run", run, "--name", "m", "--root", root, "--tflite", "float32"]) == 0
     out = capsys.readouterr().out
     assert os.path.join(root, "m", "1") in out and "13 float32, 26 string" in out
+    assert float(out.split("max |served - keras| = ")[1].split()[0]) < 1e-5      # fresh-process reload check
     assert os.path.getsize(os.path.join(run, "model_float32.tflite")) > 1000
     assert main(["export", "--run", run, "--name", "m", "--root", root, "--version", "1"]) == 1
     assert main(["export", "--run", str(tmp_path), "--name", "m", "--root", root]) == 1
+
+
+def test_export_cli_from_a_nasrec_run_dir(tmp_path, capsys):
+    """A NASRec run dir (config.json + retrain/results.json + weights, as the pipeline leaves it) exports its
+    best retrained candidate with the raw-feature signature, checked by a fresh-process reload."""
+    from tfnas.cli import main
+    from tfnas.nasrec.config import DataConfig, NASRecConfig, SpaceConfig
+    from tfnas.nasrec.pipeline import RunData
+    from tfnas.nasrec.retrain import RESULTS_FILE, Retrainer
+    from tfnas.nasrec.space import NASRecSpace
+    from tfnas.nasrec.subnet import build_subnet
+
+    run = str(tmp_path / "run")
+    widths = {"dense_widths": [16], "sparse_widths": [16]}
+    cfg = NASRecConfig(run_dir=run, data=DataConfig(dir=str(tmp_path / "data"), synthetic_rows=600, synthetic_seed=2),
+                       space=SpaceConfig(kind="full", num_blocks=1, extra=widths))
+    cfg.save(os.path.join(run, "config.json"))
+    spec = RunData(cfg).spec
+    space = NASRecSpace("full", num_blocks=1, **widths)
+    archs = [space.sample(np.random.default_rng(s)) for s in (3, 4)]
+    results = {}
+    os.makedirs(os.path.join(run, "retrain"))
+    for i, arch in enumerate(archs):
+        net = build_subnet(arch, spec)
+        net({"dense": tf.zeros([1, spec.num_dense]), "sparse": tf.zeros([1, spec.num_sparse], tf.int64)})
+        net.save_weights(Retrainer.weights_path_for(os.path.join(run, "retrain"), f"cand_{i}"))
+        results[f"cand_{i}"] = {"kind": "nasrec", "arch": arch.to_dict(), "val_logloss": 0.5 - 0.1 * i}
+    with open(os.path.join(run, "retrain", RESULTS_FILE), "w") as f:
+        json.dump(results, f)
+    root = str(tmp_path / "sm")
+    assert main(["export", "--run", run, "--name", "nasrec", "--root", root]) == 0
+    out = capsys.readouterr().out
+    assert "nasrec cand_1" in out and os.path.join(root, "nasrec", "1") in out   # the lower val logloss
+    assert float(out.split("max |served - keras| = ")[1].split()[0]) < 1e-5
