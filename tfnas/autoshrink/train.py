@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from pipelines.vision.dataset import image_dataset  # the image input pipeline lives in pipelines/vision
+
 
 @dataclasses.dataclass(frozen=True)
 class ProxyTraining:
@@ -87,16 +89,6 @@ class ProxyStopRules(_callback_base()):
         if reason:
             self.stop_reason = reason
             self.model.stop_training = True
-
-
-def image_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int = 0):
-    """tf.data of (float32 images in [0, 1], int labels), batched and prefetched."""
-    import tensorflow as tf
-    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda a, b: (tf.cast(a, tf.float32) / 255.0, b))
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def compile_classifier(model, learning_rate: float, label_smoothing: float = 0.0, num_classes: int | None = None):
