@@ -2,7 +2,8 @@
 
 A cell has nodes 0..N-1 (ints); node 0 is the cell input, every other node carries an op. Edges only go
 forward (u < v). A node is *active* when it is reachable from node 0; the builders ignore inactive
-nodes, and `prune_unreachable` drops edges leaving them (the reference's ``optimize_mask``).
+nodes (`active_nodes`, `leaf_nodes`, `node_inputs` are the core builder's, `tfnas.builders.dag_cells`),
+and `prune_unreachable` drops edges leaving them (the reference's ``optimize_mask``).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from tfnas.builders.dag_cells import active_nodes, leaf_nodes, node_inputs  # noqa: F401  (the core's cell rules)
 from tfnas.graph import Architecture
 
 CNN_OPS = ("sep_conv_3x3", "conv_1x1")
@@ -74,11 +76,6 @@ def check_cell(arch: Architecture) -> None:
             raise ValueError(f"cell edge {u}->{v} must go forward (u < v)")
 
 
-def active_nodes(arch: Architecture) -> list[int]:
-    """Nodes reachable from node 0, in increasing order (node 0 included)."""
-    return sorted(arch.reachable_from(0))
-
-
 def prune_unreachable(arch: Architecture) -> Architecture:
     """Drop every edge leaving a node that node 0 cannot reach (those nodes compute nothing)."""
     alive = arch.reachable_from(0)
@@ -92,21 +89,6 @@ def active_edges(arch: Architecture) -> list[tuple[int, int]]:
     """Edges whose source is reachable from node 0, sorted: the candidates a shrinking step may remove."""
     alive = arch.reachable_from(0)
     return sorted((u, v) for u, v in arch.edges if u in alive)
-
-
-def leaf_nodes(arch: Architecture) -> list[int]:
-    """Active nodes without active successors: their outputs are concatenated into the cell output.
-
-    With no edge left node 0 is the only leaf, so an empty cell is the identity (or max-pool).
-    """
-    alive = set(active_nodes(arch))
-    return [n for n in sorted(alive) if not any(s in alive for s in arch.successors(n))]
-
-
-def node_inputs(arch: Architecture, node: int) -> list[int]:
-    """Active predecessors of `node` in increasing order."""
-    alive = arch.reachable_from(0)
-    return [p for p in arch.predecessors(node) if p in alive]
 
 
 def cell_from_edges(template: Architecture, edges: Iterable[tuple[int, int]]) -> Architecture:

@@ -1,14 +1,18 @@
-"""Keras builders for AutoShrink CNN cells: the search proxy network and the ShrinkCNN macro model.
+"""AutoShrink's CNN macro settings (search proxy, ShrinkCNN) and the calls into the core DAG-cell builder.
 
-Both are plain functional models of built-in Keras layers (Conv2D, SeparableConv2D, BatchNormalization,
-ReLU, Concatenate, MaxPooling2D, Add), so they serialise, export to SavedModel and convert to TFLite.
+The models are the core builder's plain functional models of built-in Keras layers (Conv2D,
+SeparableConv2D, BatchNormalization, ReLU, Concatenate, MaxPooling2D, Add), so they serialise, export to
+SavedModel and convert to TFLite; layer names and weights are those AutoShrink built before the move.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Sequence
 
-from tfnas.autoshrink.cell import active_nodes, check_cell, leaf_nodes, node_inputs
+from tfnas.autoshrink.cell import check_cell
+from tfnas.builders import dag_cells
+from tfnas.builders.dag_cells import CellStack, DagCellBuilder, Stage
+from tfnas.builders.ops import OpContext
 from tfnas.graph import Architecture
 
 
@@ -54,56 +58,22 @@ SHRINK_CNN = Macro(scales=(0.5, 1.0, 2.0, 4.0, 8.0), replicate=(1, 3, 4, 6, 4), 
                    weight_decay=5e-5)
 
 
-def _conv_bn(x, filters: int, kernel: int, name: str, activation: bool, weight_decay: float,
-             separable: bool = False, strides: int = 1, bn_momentum: float = 0.9):
-    import tensorflow as tf
-    reg = tf.keras.regularizers.l2(weight_decay) if weight_decay else None
-    if separable:
-        x = tf.keras.layers.SeparableConv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                                            depthwise_regularizer=reg, pointwise_regularizer=reg,
-                                            name=f"{name}_sep")(x)
-    else:
-        x = tf.keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                                   kernel_regularizer=reg, name=f"{name}_conv")(x)
-    x = tf.keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
-    if activation:
-        x = tf.keras.layers.ReLU(name=f"{name}_relu")(x)
-    return x
-
-
 def apply_cell(x, arch: Architecture, filters: int, strides: int = 1, residual: bool = True,
                weight_decay: float = 0.0, name: str = "cell", bn_momentum: float = 0.9):
-    """Apply one cell to tensor `x`: conv-bn-relu nodes, concat of multiple inputs and of the leaves.
-
-    Node 0 is `x` (or a max-pool of it when `strides` > 1). With `residual`, leaves are linear and the
-    cell input is added, through a strided 1x1 projection when shape or channels differ.
-    """
-    import tensorflow as tf
+    """Apply one AutoShrink cell to `x` through the core builder (concat joins, max-pool reduction)."""
     check_cell(arch)
-    leaves = set(leaf_nodes(arch))
-    if strides > 1:
-        node0 = tf.keras.layers.MaxPooling2D(strides, strides, padding="same", name=f"{name}_n0_pool")(x)
-    else:
-        node0 = x
-    outs = {0: node0}
-    for node in active_nodes(arch)[1:]:
-        inputs = [outs[p] for p in node_inputs(arch, node)]
-        h = inputs[0] if len(inputs) == 1 else tf.keras.layers.Concatenate(name=f"{name}_n{node}_in")(inputs)
-        op = arch.op(node)
-        if op not in ("sep_conv_3x3", "conv_1x1"):
-            raise ValueError(f"cell node {node}: unknown op {op!r} (expected sep_conv_3x3 or conv_1x1)")
-        outs[node] = _conv_bn(h, filters, int(arch.attrs(node).get("kernel_size", 3 if op == "sep_conv_3x3" else 1)),
-                              f"{name}_n{node}", activation=not (residual and node in leaves),
-                              weight_decay=weight_decay, separable=op == "sep_conv_3x3", bn_momentum=bn_momentum)
-    leaf_outs = [outs[n] for n in sorted(leaves)]
-    out = leaf_outs[0] if len(leaf_outs) == 1 else tf.keras.layers.Concatenate(name=f"{name}_out")(leaf_outs)
-    if residual:
-        shortcut = x
-        if strides > 1 or x.shape[-1] != out.shape[-1]:
-            shortcut = _conv_bn(x, int(out.shape[-1]), 1, f"{name}_proj", activation=False,
-                                weight_decay=weight_decay, strides=strides, bn_momentum=bn_momentum)
-        out = tf.keras.layers.Add(name=f"{name}_add")([shortcut, out])
-    return out
+    return dag_cells.apply_cell(x, arch, filters, strides=strides, residual=residual,
+                                ctx=OpContext(weight_decay=weight_decay, bn_momentum=bn_momentum), name=name)
+
+
+def stack_config(arch: Architecture, macro: Macro = PROXY) -> CellStack:
+    """The core builder's `CellStack` for `macro` around `arch` (stage filters from the cell's base filters)."""
+    stages = [Stage(f, int(reps), strides=int(pool))
+              for reps, pool, f in zip(macro.replicate, macro.pools, macro.stage_filters(cell_base_filters(arch)))]
+    return CellStack(stages=stages, stem_filters=make_divisible(macro.stem_filters * macro.channel_scale),
+                     stem_strides=macro.stem_strides, head_filters=macro.head_filters, residual=macro.residual,
+                     weight_decay=macro.weight_decay, bn_momentum=macro.bn_momentum, dropout=macro.dropout,
+                     join="concat", output_join="concat", reduce="max_pool", output="classes")
 
 
 def cell_base_filters(arch: Architecture) -> int:
@@ -115,27 +85,8 @@ def cell_base_filters(arch: Architecture) -> int:
 def build_cnn(arch: Architecture, input_shape: Sequence[int], num_classes: int, macro: Macro = PROXY,
               name: str = "autoshrink_cnn"):
     """Stem → stages of stacked cells → [1x1 head] → global average pool → logits (no softmax)."""
-    import tensorflow as tf
     check_cell(arch)
-    reg = tf.keras.regularizers.l2(macro.weight_decay) if macro.weight_decay else None
-    inputs = tf.keras.Input(shape=tuple(input_shape), name="image")
-    stem = make_divisible(macro.stem_filters * macro.channel_scale)
-    bn = macro.bn_momentum
-    x = _conv_bn(inputs, stem, 3, "stem", activation=True, weight_decay=macro.weight_decay,
-                 strides=macro.stem_strides, bn_momentum=bn)
-    filters = macro.stage_filters(cell_base_filters(arch))
-    for s, (reps, pool, f) in enumerate(zip(macro.replicate, macro.pools, filters), start=1):
-        for r in range(int(reps)):
-            x = apply_cell(x, arch, f, strides=int(pool) if r == 0 else 1, residual=macro.residual,
-                           weight_decay=macro.weight_decay, name=f"s{s}c{r}", bn_momentum=bn)
-    if macro.head_filters:
-        x = _conv_bn(x, macro.head_filters, 1, "head", activation=True, weight_decay=macro.weight_decay,
-                     bn_momentum=bn)
-    x = tf.keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    if macro.dropout:
-        x = tf.keras.layers.Dropout(macro.dropout, name="drop")(x)
-    logits = tf.keras.layers.Dense(num_classes, kernel_regularizer=reg, name="logits")(x)
-    return tf.keras.Model(inputs, logits, name=name)
+    return DagCellBuilder(stack_config(arch, macro)).build(arch, input_shape, num_classes, name=name)
 
 
 def small_shrink_cnn(width: float = 0.25, depth: Sequence[int] = (1, 1, 2, 2, 1), head_filters: int = 256) -> Macro:
