@@ -126,3 +126,21 @@ def test_ptb_reader_and_builtin_corpus(tmp_path):
     splits = python_docs_ptb()
     words = sum(len(line.split()) for line in itertools.chain(*splits.values()))
     assert words > 50_000 and all(splits[s] for s in ("train", "valid", "test"))
+
+
+def test_image_pipeline_lives_in_pipelines_vision():
+    import pipelines.vision.images as images
+    import tfnas.autoshrink.data as data
+    import tfnas.autoshrink.train as train
+    from pipelines.vision.dataset import image_dataset
+    assert data.load_images is images.load_images and data.proxy_subset is images.proxy_subset
+    assert train.image_dataset is image_dataset
+    full = images.load_images("digits", 8, seed=0)
+    proxy = images.proxy_subset(full, train_per_class=7, val_per_class=3, seed=1)
+    assert np.bincount(proxy.y_train).tolist() == [7] * full.num_classes
+    assert np.bincount(proxy.y_val).tolist() == [3] * full.num_classes
+    x, y = next(iter(image_dataset(proxy.x_train, proxy.y_train, 5)))
+    assert x.dtype.name == "float32" and float(x.numpy().max()) <= 1.0 and y.shape == (5,)
+    np.testing.assert_allclose(x.numpy(), proxy.x_train[:5] / 255.0, atol=1e-7)
+    big = images.resize_images(proxy.x_train[:2], 16)
+    assert big.shape == (2, 16, 16, 3) and big.dtype == np.uint8
