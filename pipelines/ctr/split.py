@@ -13,8 +13,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from pipelines.ctr.badrows import REASONS, BadRowError, BadRowReport, check_policy
+from pipelines.ctr.compressed import open_text, plain_name
+
 SPLITS = ("train", "valid", "test")
 CHUNK = 1 << 16
+NUMBER = re.compile(r"[0-9]+(\.0*)?")
 
 
 def parse_ratios(text: str | Sequence[int]) -> tuple[int, ...]:
@@ -82,77 +86,163 @@ def _label_reader(fmt: str, first_line: str, table_schema=None):
     return "\t", 0, False, False
 
 
-def split_files(inputs: Sequence[str], out_dir: str, fmt: str = "criteo", seed: int = 0,
-                ratios: Sequence[int] | str = (8, 1, 1), table_schema=None, progress: bool = False) -> dict:
-    """Split delimited text files into out_dir/{train,valid,test}.<ext>; returns rows/positives per split.
+def _check_targets(inputs: Sequence[str], out_dir: str, ext: str) -> None:
+    """Refuse, before anything is opened for writing, a run whose outputs would replace one of its inputs."""
+    targets = [os.path.join(out_dir, f"{s}{ext}") for s in SPLITS]
+    targets += [os.path.join(out_dir, n) for n in ("spec.json", "dataset.json")]
+    for path in inputs:
+        real = os.path.realpath(path)
+        for t in targets:
+            if os.path.realpath(t) == real or (os.path.exists(t) and os.path.samefile(t, path)):
+                raise ValueError(f"{path}: input would be overwritten by the split output {t}; "
+                                 f"choose another --out (or rename the input)")
 
-    Lines are copied verbatim (a header, if the format has one, is repeated in every output).  A label
-    that is not a number raises an error naming file and line.  Parquet tables are not handled here.
+
+def clean_stale(out_dir: str) -> list[str]:
+    """Remove temporary outputs left by a split that was killed (`.{split}*.tmp-<pid>`); returns them."""
+    gone = []
+    if os.path.isdir(out_dir):
+        for name in os.listdir(out_dir):
+            if name.startswith(tuple(f".{s}" for s in SPLITS)) and ".tmp-" in name:
+                os.unlink(os.path.join(out_dir, name))
+                gone.append(name)
+    return gone
+
+
+def split_files(inputs: Sequence[str], out_dir: str, fmt: str = "criteo", seed: int = 0,
+                ratios: Sequence[int] | str = (8, 1, 1), table_schema=None, progress: bool = False,
+                line_format=None, bad_rows: str = "error", report: BadRowReport | None = None) -> dict:
+    """Split delimited text files (plain, gzip or bz2) into out_dir/{train,valid,test}.<ext>.
+
+    Returns rows/positives per split.  Lines are copied verbatim (a header, if the format has one, is
+    repeated in every output).  Every row is checked (with `line_format`'s checks when given, else the
+    label only); a bad row stops the run naming file:line:field, or under bad_rows="skip" is dropped and
+    counted in `report`.  Outputs go to temporary names renamed into place at the end, so a failed or
+    killed split leaves no half-written files, and an input is never overwritten.  Reading 0 usable rows
+    is an error.  Parquet tables are not handled here.
     """
+    check_policy(bad_rows)
+    report = report if report is not None else BadRowReport()
     inputs = [os.fspath(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
     if fmt == "table" and table_schema is not None and table_schema.file_format == "parquet":
         raise ValueError("split: parquet tables are not supported; split the CSV/TSV export instead")
     assigner = StratifiedAssigner(ratios, seed)
-    ext = os.path.splitext(inputs[0])[1] or ".txt"
+    for path in inputs:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise ValueError(f"{path}: is a directory, expected a file")
+    ext = os.path.splitext(plain_name(inputs[0]))[1] or ".txt"
+    _check_targets(inputs, out_dir, ext)
     os.makedirs(out_dir, exist_ok=True)
-    outs = [open(os.path.join(out_dir, f"{s}{ext}"), "w", encoding="utf-8", newline="") for s in SPLITS]
+    clean_stale(out_dir)
+    finals = [os.path.join(out_dir, f"{s}{ext}") for s in SPLITS]
+    temps = [os.path.join(out_dir, f".{s}{ext}.tmp-{os.getpid()}") for s in SPLITS]
+    outs = [open(t, "w", encoding="utf-8", newline="") for t in temps]
     rows = np.zeros(3, np.int64)
     pos = np.zeros(3, np.int64)
     header_written = False
-    number = re.compile(r"[0-9]+(\.0*)?")
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(unit=" rows", desc="split")
+    ok = False
     try:
         for path in inputs:
-            if not os.path.exists(path):
-                raise FileNotFoundError(f"{path}: no such file")
-            with open(path, "r", encoding="utf-8", errors="replace", newline="") as f:
-                first = f.readline()
-                if first == "":
-                    raise ValueError(f"{path}: file is empty")
-                delim, col, header, is_count = _label_reader(fmt, first.rstrip("\r\n"), table_schema)
-                if header:
-                    if not header_written:
-                        for o in outs:
-                            o.write(first)
-                        header_written = True
-                    chunk: list[str] = []
-                else:
-                    chunk = [first]
-                # Data starts on line 2 after a header, else line 1 (already in `chunk`).
-                _process(f, path, chunk, delim, col, is_count, number, assigner, outs, rows, pos,
-                         1 if header else 0, bar)
+            try:
+                with open_text(path) as f:
+                    header_written = _split_one(f, path, fmt, table_schema, line_format, bad_rows, report,
+                                                assigner, outs, rows, pos, header_written, bar)
+            except (OSError, EOFError, UnicodeError) as exc:
+                raise ValueError(f"{path}: cannot read: {exc}") from None
+        if int(rows.sum()) == 0:
+            raise BadRowError(f"{', '.join(inputs)}: 0 usable rows ({report.summary()})")
+        for o in outs:
+            o.flush()
+            os.fsync(o.fileno())
+            o.close()
+        for t, final in zip(temps, finals):
+            os.replace(t, final)
+        ok = True
     finally:
         for o in outs:
             o.close()
+        if not ok:
+            for t in temps:
+                if os.path.exists(t):
+                    os.unlink(t)
         if bar is not None:
             bar.close()
     return {"rows": dict(zip(SPLITS, rows.tolist())), "positives": dict(zip(SPLITS, pos.tolist())),
-            "seed": int(seed), "ratios": list(assigner.ratios)}
+            "seed": int(seed), "ratios": list(assigner.ratios), "bad_rows": report.to_dict()}
 
 
-def _process(f, path, chunk, delim, col, is_count, number, assigner, outs, rows, pos, lineno, bar):
-    """Read the rest of `f` in chunks, assign each line a split, write it; returns the last line number."""
+def _split_one(f, path, fmt, table_schema, line_format, bad_rows, report, assigner, outs, rows, pos,
+               header_written, bar) -> bool:
+    """Split one open input; returns whether the header has been written."""
+    first = f.readline()
+    if first == "":
+        if bad_rows == "error":
+            raise BadRowError(f"{path}: file is empty")
+        report.add("empty_file", 1, f"empty_file: {path}")
+        return header_written
+    delim, col, header, is_count = _label_reader(fmt, first.rstrip("\r\n"), table_schema)
+    if header:
+        if not header_written:
+            for o in outs:
+                o.write(first)
+            header_written = True
+        chunk: list[str] = []
+    else:
+        chunk = [first]
+    check = line_format.check_line if line_format is not None and line_format.header == header else None
+    # Data starts on line 2 after a header, else line 1 (already in `chunk`).
+    _process(f, path, chunk, delim, col, is_count, assigner, outs, rows, pos, 1 if header else 0, bar,
+             check, bad_rows, report)
+    return header_written
+
+
+def _process(f, path, chunk, delim, col, is_count, assigner, outs, rows, pos, lineno, bar, check, bad_rows,
+             report):
+    """Read the rest of `f` in chunks, check and assign each line a split, write it."""
     start = lineno + 1
+
+    def bad(line_no, line, message, reason):
+        where = f"{path}:{line_no}: {message}"
+        if bad_rows == "error":
+            raise BadRowError(where)
+        report.add(reason, 1, where)
 
     def flush(lines, start_line):
         labels = np.empty(len(lines), np.int64)
+        keep = np.ones(len(lines), bool)
         for i, line in enumerate(lines):
-            fields = line.rstrip("\r\n").split(delim, col + 1)
+            text = line.rstrip("\r\n")
+            if check is not None:
+                problem = check(text)
+                if problem is not None:
+                    bad(start_line + i, text, problem[1], REASONS[problem[0]])
+                    keep[i] = False
+                    continue
+            fields = text.split(delim, col + 1)
             value = fields[col] if len(fields) > col else ""
-            if not number.fullmatch(value):
-                raise ValueError(f"{path}:{start_line + i}: field label: {value!r} is not a number")
+            if not NUMBER.fullmatch(value):
+                bad(start_line + i, text, f"field label: {value!r} is not a number", REASONS[3])
+                keep[i] = False
+                continue
             v = int(float(value))
             if not is_count and v not in (0, 1):
-                raise ValueError(f"{path}:{start_line + i}: field label: {value!r} is not 0 or 1")
+                bad(start_line + i, text, f"field label: {value!r} is not 0 or 1", REASONS[3])
+                keep[i] = False
+                continue
             labels[i] = 1 if v > 0 else 0
-        split = assigner.assign(labels)
+        lines = [ln for ln, k in zip(lines, keep) if k]
+        labels = labels[keep]
+        split = assigner.assign(labels) if len(labels) else np.zeros(0, np.int64)
         for s in range(len(SPLITS)):
             sel = split == s
             outs[s].writelines(line if line.endswith("\n") else line + "\n"
-                               for line, keep in zip(lines, sel) if keep)
+                               for line, k in zip(lines, sel) if k)
             rows[s] += int(sel.sum())
             pos[s] += int(labels[sel].sum())
         if bar is not None:

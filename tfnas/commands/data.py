@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 FORMATS = ("criteo", "avazu", "kdd12", "table")
 
@@ -33,6 +35,8 @@ def register(subparsers) -> None:
     sp.add_argument("--format", choices=FORMATS, default="criteo")
     sp.add_argument("--ratios", default="8:1:1", help="train:valid:test")
     _table_flags(sp)
+    sp.add_argument("--bad-rows", choices=("error", "skip"), default="error",
+                    help="a malformed row stops the split (error) or is dropped and counted (skip)")
     sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(func=_split)
 
@@ -90,22 +94,43 @@ def _synth(args) -> int:
 
 
 def _split(args) -> int:
+    from pipelines.ctr.badrows import BadRowReport
     from pipelines.ctr.schema import save_spec
     from pipelines.ctr.split import split_files
+    from tfnas.runlock import RunLock
     schema = _table_schema(args)
-    out = split_files(args.input, args.out, args.format, args.seed, args.ratios, table_schema=schema,
-                      progress=not args.no_progress)
     if schema is not None:
-        spec = schema.spec()
+        spec, line_fmt = schema.spec(), None
     else:
         from pipelines.ctr.dataset import default_spec
         spec = default_spec(args.format)
-    info = {"format": args.format, "source": list(args.input), **out}
-    if schema is not None:
-        info["table_schema"] = schema.to_dict()
-    save_spec(args.out, spec, info)
+        line_fmt = _split_line_format(args.format, spec, args.input)
+    report = BadRowReport()
+    with RunLock(args.out, "tfnas data split"):
+        out = split_files(args.input, args.out, args.format, args.seed, args.ratios, table_schema=schema,
+                          progress=not args.no_progress, line_format=line_fmt, bad_rows=args.bad_rows,
+                          report=report)
+        info = {"format": args.format, "source": list(args.input), **out}
+        if schema is not None:
+            info["table_schema"] = schema.to_dict()
+        save_spec(args.out, spec, info)
+    if report.total or report.counts:
+        print(f"tfnas: warning: {report.summary()}; e.g. " + "; ".join(report.examples), file=sys.stderr)
     print(json.dumps({"out": args.out, **out}))
     return 0
+
+
+def _split_line_format(fmt: str, spec, inputs):
+    """The reader's row checks for `fmt`; None (labels checked only) for compressed avazu/kdd12 input, whose
+    layout detection reads plain text."""
+    from pipelines.ctr.compressed import compression
+    from pipelines.ctr.dataset import _LINE_MODULES
+    if fmt not in _LINE_MODULES:
+        return None
+    if any(os.path.isfile(p) and compression(p) for p in inputs):
+        return _LINE_MODULES[fmt].line_format(spec, []) if fmt == "criteo" else None
+    existing = [p for p in inputs if os.path.isfile(p)]
+    return _LINE_MODULES[fmt].line_format(spec, existing)
 
 
 def _inspect(args) -> int:
