@@ -14,6 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tfnas", description="Neural architecture search on TensorFlow/Keras: NASRec (CTR), AutoShrink, "
                                   "routability data from a real EDA flow.")
     parser.add_argument("--version", action="version", version=f"tfnas {_version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also: TFNAS_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -41,12 +43,36 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        if os.environ.get("TFNAS_DEBUG"):
+    except KeyboardInterrupt:
+        if _debug(args):
             raise
-        print(f"tfnas: error: {exc}", file=sys.stderr)
+        print("tfnas: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every error is one line unless --debug
+        if _debug(args):
+            raise
+        print(f"tfnas: error: {error_line(exc)}", file=sys.stderr)
         return 1
 
+
+# Errors whose message is the whole story (file:line: field: reason); others get their type name and a hint.
+_EXPECTED = (ValueError, OSError, RuntimeError)
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for the user: the message of an expected error, else `Type: message (--debug ...)`."""
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply to process (rerun with --debug for the traceback)"
+    if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in str(exc.strerror or ""):
+        return f"{exc.filename}: {exc.strerror or 'no such file'}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, _EXPECTED):
+        return text
+    return f"{type(exc).__name__}: {text} (rerun with --debug for the traceback)"
+
+
+def _debug(args) -> bool:
+    return bool(getattr(args, "debug", False) or os.environ.get("TFNAS_DEBUG"))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -119,19 +119,19 @@ class Architecture:
         return self._graph.number_of_edges()
 
     # ----------------------------------------------------------------------------- derive
-    def _rebuild(self, graph: nx.DiGraph, meta: Mapping | None = None) -> "Architecture":
+    def _rebuild(self, graph: nx.DiGraph, meta: Mapping | None = None) -> Architecture:
         return Architecture(((n, a) for n, a in graph.nodes(data=True)),
                             ((u, v, a) for u, v, a in graph.edges(data=True)),
                             meta=self._meta if meta is None else meta)
 
-    def with_edge_removed(self, u: Hashable, v: Hashable) -> "Architecture":
+    def with_edge_removed(self, u: Hashable, v: Hashable) -> Architecture:
         if not self._graph.has_edge(u, v):
             raise ArchitectureError(f"edge {u!r}->{v!r} does not exist")
         g = nx.DiGraph(self._graph)
         g.remove_edge(u, v)
         return self._rebuild(g)
 
-    def with_edge(self, u: Hashable, v: Hashable, **attrs) -> "Architecture":
+    def with_edge(self, u: Hashable, v: Hashable, **attrs) -> Architecture:
         g = nx.DiGraph(self._graph)
         for end in (u, v):
             if end not in g:
@@ -139,7 +139,7 @@ class Architecture:
         g.add_edge(u, v, **attrs)
         return self._rebuild(g)
 
-    def with_node(self, node: Hashable, **attrs) -> "Architecture":
+    def with_node(self, node: Hashable, **attrs) -> Architecture:
         """Add a node, or update the attributes of an existing one."""
         g = nx.DiGraph(self._graph)
         if node in g:
@@ -148,16 +148,16 @@ class Architecture:
             g.add_node(node, **attrs)
         return self._rebuild(g)
 
-    def without_nodes(self, nodes: Iterable[Hashable]) -> "Architecture":
+    def without_nodes(self, nodes: Iterable[Hashable]) -> Architecture:
         g = nx.DiGraph(self._graph)
         g.remove_nodes_from(list(nodes))
         return self._rebuild(g)
 
-    def with_meta(self, **meta) -> "Architecture":
+    def with_meta(self, **meta) -> Architecture:
         return self._rebuild(nx.DiGraph(self._graph), {**self._meta, **meta})
 
     # ----------------------------------------------------------------------------- checks
-    def validate(self) -> "Architecture":
+    def validate(self) -> Architecture:
         """Raise ArchitectureError naming the first problem: a cycle, a node without op, non-JSON values."""
         for node, attrs in self._graph.nodes(data=True):
             _check_node_id(node, f"node {node!r}")
@@ -191,7 +191,7 @@ class Architecture:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "Architecture":
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> Architecture:
         if not isinstance(data, Mapping):
             raise ArchitectureError(f"{source}: expected a JSON object, got {type(data).__name__}")
         version = data.get("format", FORMAT_VERSION)
@@ -201,15 +201,23 @@ class Architecture:
             if not isinstance(data.get(field), list):
                 raise ArchitectureError(f"{source}: field {field!r} must be a list")
         nodes = []
+        seen: dict = {}
         for i, entry in enumerate(data["nodes"]):
             if not isinstance(entry, Mapping) or "id" not in entry:
                 raise ArchitectureError(f"{source}: nodes[{i}] must be an object with an 'id'")
+            _check_node_id(entry["id"], f"{source}: nodes[{i}]")
+            if entry["id"] in seen:
+                raise ArchitectureError(f"{source}: nodes[{i}]: duplicate node id {entry['id']!r} "
+                                        f"(first at nodes[{seen[entry['id']]}])")
+            seen[entry["id"]] = i
             attrs = {k: v for k, v in entry.items() if k != "id"}
             nodes.append((entry["id"], attrs))
         edges = []
         for i, entry in enumerate(data["edges"]):
             if not isinstance(entry, Mapping) or "src" not in entry or "dst" not in entry:
                 raise ArchitectureError(f"{source}: edges[{i}] must be an object with 'src' and 'dst'")
+            for end in ("src", "dst"):
+                _check_node_id(entry[end], f"{source}: edges[{i}].{end}")
             attrs = {k: v for k, v in entry.items() if k not in ("src", "dst")}
             edges.append((entry["src"], entry["dst"], attrs))
         try:
@@ -225,19 +233,24 @@ class Architecture:
         return json.dumps(self.to_dict(), sort_keys=True, indent=indent)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "<json>") -> "Architecture":
+    def from_json(cls, text: str, source: str = "<json>") -> Architecture:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ArchitectureError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-        return cls.from_dict(data, source)
+        except RecursionError:
+            raise ArchitectureError(f"{source}: invalid JSON: nested too deeply") from None
+        try:
+            return cls.from_dict(data, source)
+        except RecursionError:  # deep nesting inside attribute values (json.dumps of attrs)
+            raise ArchitectureError(f"{source}: attribute values nested too deeply") from None
 
     def save(self, path) -> None:
         with open(path, "w") as f:
             f.write(self.to_json(indent=1))
 
     @classmethod
-    def load(cls, path) -> "Architecture":
+    def load(cls, path) -> Architecture:
         with open(path) as f:
             return cls.from_json(f.read(), source=str(path))
 
