@@ -74,3 +74,17 @@ def test_immutability_and_derivation():
     assert smaller.reachable_from(1) == {1, 2}
     with pytest.raises(ArchitectureError):
         arch.with_edge_removed(2, 0)
+
+
+# ---------------------------------------------------------------- issue 10: hostile architecture JSON
+@pytest.mark.parametrize("text, match", [
+    ('{"nodes":[{"id":1,"op":"a"},{"id":1,"op":"b"}],"edges":[]}', r"nodes\[1\]: duplicate node id 1"),
+    ('{"nodes":[{"id":[1],"op":"a"}],"edges":[]}', r"nodes\[0\]: node id \[1\] must be an int or a str"),
+    ('{"nodes":[{"id":1,"op":"a"}],"edges":[{"src":{"a":1},"dst":1}]}', r"edges\[0\]\.src: node id"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"nodes":[{"id":1,"op":' + "[" * 100_000 + "]" * 100_000 + '}],"edges":[]}', "nested too deeply"),
+])
+def test_from_json_hostile_inputs_clean_error(text, match):
+    from tfnas.graph import Architecture, ArchitectureError
+    with pytest.raises(ArchitectureError, match=match):
+        Architecture.from_json(text, source="a.json")

@@ -1,0 +1,63 @@
+"""Run-folder lock: one writer, clear refusal naming the holder, takeover of a dead holder's lock."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tfnas.runlock import RunLock, RunLockedError, read_holder
+
+
+def test_lock_records_holder_and_releases(tmp_path):
+    with RunLock(tmp_path / "r", "test") as lock:
+        holder = read_holder(lock.folder)
+        assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
+        with RunLock(tmp_path / "r"):  # re-entrant in one process
+            pass
+        assert os.path.exists(lock.path)
+    assert not os.path.exists(tmp_path / "r" / ".lock")
+
+
+def test_lock_refused_while_live_holder(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / ".lock").write_text(json.dumps({"pid": child.pid, "host": socket.gethostname(),
+                                                    "command": "tfnas ctr train"}))
+        with pytest.raises(RunLockedError, match=rf"in use by pid {child.pid} .*tfnas ctr train"):
+            RunLock(tmp_path).acquire()
+    finally:
+        child.kill()
+        child.wait()
+    with RunLock(tmp_path):  # holder dead now: taken over
+        assert read_holder(str(tmp_path))["pid"] == os.getpid()
+
+
+def test_other_host_lock_not_taken_over(tmp_path):
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 1, "host": "elsewhere.invalid"}))
+    with pytest.raises(RunLockedError, match="elsewhere.invalid"):
+        RunLock(tmp_path).acquire()
+
+
+def test_unreadable_lock_refused(tmp_path):
+    (tmp_path / ".lock").write_text("{not json")
+    with pytest.raises(RunLockedError, match="unreadable"):
+        RunLock(tmp_path).acquire()
+
+
+def test_cli_split_refused_while_locked(tmp_path, capsys):
+    from tfnas.cli import main
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        out = tmp_path / "o"
+        out.mkdir()
+        (out / ".lock").write_text(json.dumps({"pid": child.pid, "host": socket.gethostname()}))
+        src = tmp_path / "in.txt"
+        src.write_text("0\t1\n")
+        assert main(["data", "split", str(src), "--out", str(out), "--no-progress"]) == 1
+        assert f"in use by pid {child.pid}" in capsys.readouterr().err
+        assert sorted(os.listdir(out)) == [".lock"]
+    finally:
+        child.kill()
+        child.wait()
