@@ -245,3 +245,33 @@ def test_load_spec_and_split_paths(tmp_path):
     (nas / "shard-0").mkdir(parents=True)
     write(nas / "shard-0" / "val.txt", [criteo_line(0)])
     assert [os.path.basename(p) for p in split_paths(nas)["valid"]] == ["val.txt"]
+
+
+# ---------------------------------------------------------------- issue 10: compressed input by magic bytes
+def test_gzip_input_read_like_plain(tmp_path):
+    import gzip
+    lines = [criteo_line(i) for i in range(40)]
+    plain = write(tmp_path / "plain.txt", lines)
+    packed = tmp_path / "packed.txt"  # no .gz suffix: detected from the content
+    packed.write_bytes(gzip.compress(open(plain, "rb").read()))
+    a = read_all(plain, "criteo", SPEC, processed=False)
+    b = read_all(str(packed), "criteo", SPEC, processed=False)
+    np.testing.assert_array_equal(a["label"], b["label"])
+    np.testing.assert_array_equal(a["categorical"], b["categorical"])
+
+
+def test_gzip_bad_row_located(tmp_path):
+    import gzip
+    lines = [criteo_line(i) for i in range(10)] + ["1\tshort"]
+    packed = tmp_path / "data.gz"
+    packed.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    with pytest.raises(BadRowError, match=r"data\.gz:11: expected 40 criteo fields, found 2"):
+        read_all(str(packed), "criteo", SPEC, processed=False)
+
+
+def test_unsupported_compression_named(tmp_path):
+    import bz2
+    packed = tmp_path / "data.txt"
+    packed.write_bytes(bz2.compress(b"0\t1\n"))
+    with pytest.raises(ValueError, match="bz2-compressed input is not supported by the reader"):
+        read_all(str(packed), "criteo", SPEC, processed=False)

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.ctr.badrows import REASONS, BadRowError, BadRowReport, check_policy
+from pipelines.ctr.compressed import compression, open_text
 
 NUMBER_RE = r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?"
 LABEL_RE = {"binary": r"[01]", "count": r"[0-9]+"}
@@ -56,7 +57,7 @@ class LineFormat:
 def locate_bad_line(paths: Sequence[str], fmt: LineFormat) -> str | None:
     """Re-scan files in Python and describe the first bad line as `file:line: problem`."""
     for path in paths:
-        with open(path, "r", encoding="utf-8", errors="replace", newline="") as f:
+        with open_text(path) as f:
             for lineno, line in enumerate(f, start=1):
                 if fmt.header and lineno == 1:
                     continue
@@ -74,11 +75,17 @@ def check_files(paths: Sequence[str], fmt: LineFormat, bad_rows: str,
     for path in paths:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise ValueError(f"{path}: is a directory, expected a file")
         empty = os.path.getsize(path) == 0
-        if not empty and fmt.header:
-            with open(path, "r", encoding="utf-8", errors="replace") as f:
-                f.readline()
-                empty = f.readline() == ""
+        if not empty and (fmt.header or compression(path)):
+            try:
+                with open_text(path) as f:
+                    if fmt.header:
+                        f.readline()
+                    empty = f.readline() == ""
+            except (OSError, EOFError) as exc:
+                raise ValueError(f"{path}: cannot read: {exc}") from None
         if empty:
             if bad_rows == "error":
                 raise BadRowError(f"{path}: file is empty" + (" (header only)" if fmt.header else ""))
@@ -173,14 +180,23 @@ def line_dataset(paths: Sequence[str], fmt: LineFormat, batch_size: int, *, shuf
         paths = [paths]
     paths = check_files([os.fspath(p) for p in paths], fmt, bad_rows, report)
     parse = make_parser(fmt, paths, bad_rows, report)
+    # gzip/bz2 found by magic bytes; TF streams gzip itself, bz2 is not a TF codec (named as unsupported here;
+    # `tfnas data split` reads it).
+    kinds = [compression(p) for p in paths]
+    for p, k in zip(paths, kinds):
+        if k not in (None, "gzip"):
+            raise ValueError(f"{p}: {k}-compressed input is not supported by the reader; decompress it, "
+                             f"or split it with `tfnas data split` (reads gzip and bz2)")
+    codecs = ["GZIP" if k == "gzip" else "" for k in kinds]
     if not paths:
-        files = tf.data.Dataset.from_tensor_slices(tf.constant([], tf.string))
+        files = tf.data.Dataset.from_tensor_slices((tf.constant([], tf.string), tf.constant([], tf.string)))
     else:
-        files = tf.data.Dataset.from_tensor_slices(paths)
+        files = tf.data.Dataset.from_tensor_slices((paths, codecs))
     if shuffle and len(paths) > 1:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     skip = 1 if fmt.header else 0
-    lines = files.flat_map(lambda p: tf.data.TextLineDataset(p, buffer_size=1 << 20).skip(skip))
+    lines = files.flat_map(lambda p, c: tf.data.TextLineDataset(p, compression_type=c,
+                                                                buffer_size=1 << 20).skip(skip))
     if shuffle:  # before repeat, so epochs stay whole
         lines = lines.shuffle(max(16 * batch_size, 10_000), seed=seed, reshuffle_each_iteration=True)
     if repeat:
