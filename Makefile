@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test venv eda-tools test-core bench bench-quick clean
+.PHONY: demo test lint venv eda-tools test-core bench bench-quick clean
 
 $(UV):
 	$(PY) -m pip install --quiet --user uv || $(PY) -m pip install --quiet uv
@@ -26,6 +26,10 @@ demo: venv
 
 test: venv eda-tools
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=900 --durations=15 tests
+
+# Lint with the ruff configuration in pyproject.toml (line length 120).
+lint: venv
+	$(VENV)/bin/ruff check .
 
 test-core: venv
 	$(VENV)/bin/python -m pytest -q tests/test_graph.py tests/test_search_core.py tests/test_metrics.py

@@ -72,8 +72,14 @@ class RegularizedEvolution(Strategy):
         mutations = self.mutations_for(generation)
 
         def child() -> Architecture:
-            members = self.rng.choice(len(self.population), size=self.sample_size, replace=False)
-            contenders = [self.history[self.population[int(i)]] for i in members]
+            # FAILED members age out like others but are never parents; with no failures this is the plain
+            # tournament (same draws), with no usable member left a fresh sample replaces the mutant.
+            alive = [i for i in self.population if not self.history[i].failed]
+            if not alive:
+                self._last_parent = None
+                return self.space.sample(self.rng)
+            members = self.rng.choice(len(alive), size=min(self.sample_size, len(alive)), replace=False)
+            contenders = [self.history[alive[int(i)]] for i in members]
             parent = max(contenders, key=self.score)
             self._last_parent = parent.trial.id
             return self.space.mutate_n(parent.trial.arch, self.rng, mutations)
@@ -117,7 +123,7 @@ class RegularizedEvolution(Strategy):
             by_gen.setdefault(r.trial.info.get("generation", -1), []).append(r)
         for g in sorted(by_gen):
             for r in by_gen[g]:
-                if best is None or self.objective.score(r.result) > self.objective.score(best.result):
+                if best is None or self.score(r) > self.score(best):
                     best = r
             out.append(best.result.get(self.objective.name))
         return out

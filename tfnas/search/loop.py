@@ -1,12 +1,13 @@
-"""`run_search`: drive any Strategy with any Evaluator, checkpointing after every result so a killed
-search resumes exactly where it stopped (only the evaluation in flight is redone)."""
+"""`run_search`: drive any Strategy with any Evaluator, checkpointing after every ask and result so a killed
+search resumes exactly where it stopped (only the evaluation in flight is redone, at most
+`policy.max_attempts` times in all). Failing candidates become FAILED records (`tfnas.search.failures`)."""
 from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Callable
 
+from tfnas.search.failures import FailurePolicy, SearchFailed, evaluate_guarded
 from tfnas.search.strategy import Record, Strategy
 from tfnas.space import Evaluator
 
@@ -35,10 +36,18 @@ def load_state(strategy: Strategy, path: str) -> bool:
 
 def run_search(strategy: Strategy, evaluator: Evaluator, checkpoint_path: str | None = None,
                max_trials: int | None = None, progress: bool = True,
-               on_record: Callable[[Record], None] | None = None) -> Strategy:
-    """Ask, evaluate, tell until the strategy is done (or `max_trials` more results have arrived)."""
-    if checkpoint_path:
-        load_state(strategy, checkpoint_path)
+               on_record: Callable[[Record], None] | None = None,
+               policy: FailurePolicy | None = None) -> Strategy:
+    """Ask, evaluate, tell until the strategy is done (or `max_trials` more results have arrived).
+
+    Raises SearchFailed after `policy.max_consecutive_failures` FAILED records in a row (state saved first).
+    """
+    policy = policy or FailurePolicy()
+    streak = 0
+    if checkpoint_path and load_state(strategy, checkpoint_path):
+        for record in strategy.expire_pending(policy.max_attempts):
+            streak = check_streak(streak, record, policy)
+        save_state(strategy, checkpoint_path)
     total = getattr(strategy, "total_trials", None) or getattr(strategy, "num_trials", None)
     bar = None
     if progress:
@@ -51,16 +60,19 @@ def run_search(strategy: Strategy, evaluator: Evaluator, checkpoint_path: str | 
             if trial is None:
                 raise RuntimeError(f"{type(strategy).__name__} is waiting for results but none are pending "
                                    "in this sequential loop")
-            start = time.perf_counter()
-            result = evaluator.evaluate(trial.arch)
-            cost = dict(result.cost)
-            cost.setdefault("eval_seconds", time.perf_counter() - start)
-            record = strategy.tell(trial.id, type(result)(result.metrics, cost))
+            if checkpoint_path:
+                save_state(strategy, checkpoint_path)  # the attempt count survives a kill mid-evaluation
+            result, error = evaluate_guarded(evaluator, trial.arch, strategy.objective.name, policy)
+            if error is None:
+                record = strategy.tell(trial.id, result)
+            else:
+                record = strategy.tell_failure(trial.id, error, result)
             told += 1
             if checkpoint_path:
                 save_state(strategy, checkpoint_path)
             if on_record:
                 on_record(record)
+            streak = check_streak(streak, record, policy)
             if bar is not None:
                 best = strategy.best()
                 bar.update(1)
@@ -70,3 +82,12 @@ def run_search(strategy: Strategy, evaluator: Evaluator, checkpoint_path: str | 
         if bar is not None:
             bar.close()
     return strategy
+
+
+def check_streak(streak: int, record: Record, policy: FailurePolicy) -> int:
+    """The new count of failures in a row; raises SearchFailed when it reaches the policy's limit."""
+    streak = streak + 1 if record.failed else 0
+    if policy.max_consecutive_failures is not None and streak >= policy.max_consecutive_failures:
+        raise SearchFailed(f"{streak} candidates failed in a row (limit max_consecutive_failures="
+                           f"{policy.max_consecutive_failures}); last: trial {record.trial.id}: {record.error}")
+    return streak

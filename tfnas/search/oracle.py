@@ -2,7 +2,10 @@
 chief/worker distributed mode, while the Strategy still decides what to try.
 
 The architecture travels in each keras-tuner trial as JSON in the hyperparameter ``architecture``;
-`architecture_from_hp(hp)` reads it back inside a hypermodel or `Tuner.run_trial`.
+`architecture_from_hp(hp)` reads it back inside a hypermodel or `Tuner.run_trial`. Failures follow the same
+`FailurePolicy` as `run_search`: `EvaluatorTuner` evaluates through `evaluate_guarded` and reports costs as
+``cost_<name>`` metrics and a failure as ``failed`` = 1; the oracle turns them back into the Record's costs and
+status (the error text travels in memory, so a distributed worker's failure reads "failed on a worker").
 """
 from __future__ import annotations
 
@@ -12,11 +15,15 @@ import keras_tuner
 from keras_tuner.src.engine import trial as trial_module
 
 from tfnas.graph import Architecture
+from tfnas.search.failures import FailurePolicy, evaluate_guarded
+from tfnas.search.loop import check_streak
 from tfnas.search.strategy import Strategy
 from tfnas.space import Evaluator, Result
 
 ARCH_HP = "architecture"
 TRIAL_HP = "strategy_trial_id"
+COST_PREFIX = "cost_"
+FAILED_METRIC = "failed"
 
 
 def architecture_from_hp(hp: keras_tuner.HyperParameters) -> Architecture:
@@ -28,7 +35,8 @@ class StrategyOracle(keras_tuner.Oracle):
     """A keras-tuner Oracle whose proposals come from a tfnas Strategy (ask) and whose results go back
     to it (tell). The strategy's state is saved inside the oracle's state, so `overwrite=False` resumes."""
 
-    def __init__(self, strategy: Strategy, max_trials: int | None = None, **kwargs):
+    def __init__(self, strategy: Strategy, max_trials: int | None = None, policy: FailurePolicy | None = None,
+                 **kwargs):
         direction = strategy.objective.direction
         objective = keras_tuner.Objective(strategy.objective.name, direction=direction)
         hps = keras_tuner.HyperParameters()
@@ -37,6 +45,9 @@ class StrategyOracle(keras_tuner.Oracle):
         super().__init__(objective=objective, max_trials=max_trials, hyperparameters=hps,
                          allow_new_entries=False, tune_new_entries=False, **kwargs)
         self.strategy = strategy
+        self.policy = policy or FailurePolicy()
+        self.errors: dict[str, str] = {}   # keras-tuner trial id -> error text, filled by EvaluatorTuner
+        self._streak = 0
 
     def populate_space(self, trial_id):
         trial = self.strategy.ask()
@@ -55,11 +66,18 @@ class StrategyOracle(keras_tuner.Oracle):
         strategy_id = int(trial.hyperparameters.get(TRIAL_HP))
         if strategy_id not in self.strategy.pending:
             return  # a retried trial already told
-        metrics = {name: float(trial.metrics.get_last_value(name))
-                   for name in trial.metrics.metrics if trial.metrics.get_last_value(name) is not None}
+        values = {name: float(trial.metrics.get_last_value(name))
+                  for name in trial.metrics.metrics if trial.metrics.get_last_value(name) is not None}
+        cost = {k[len(COST_PREFIX):]: v for k, v in values.items() if k.startswith(COST_PREFIX)}
+        metrics = {k: v for k, v in values.items() if not k.startswith(COST_PREFIX) and k != FAILED_METRIC}
         metrics.setdefault(self.strategy.objective.name, math.nan)
-        self.strategy.tell(strategy_id, Result(metrics))
+        if trial.status == trial_module.TrialStatus.COMPLETED and not values.get(FAILED_METRIC):
+            record = self.strategy.tell(strategy_id, Result(metrics, cost))
+        else:
+            error = self.errors.pop(trial.trial_id, None) or _last_line(trial.message) or "failed on a worker"
+            record = self.strategy.tell_failure(strategy_id, error, Result(metrics, cost))
         self.save()
+        self._streak = check_streak(self._streak, record, self.policy)
 
     def get_state(self):
         state = super().get_state()
@@ -70,6 +88,8 @@ class StrategyOracle(keras_tuner.Oracle):
         super().set_state(state)
         if "strategy" in state:
             self.strategy.restore(state["strategy"])
+            for record in self.strategy.expire_pending(self.policy.max_attempts):
+                self._streak = check_streak(self._streak, record, self.policy)
 
 
 class EvaluatorTuner(keras_tuner.Tuner):
@@ -80,6 +100,18 @@ class EvaluatorTuner(keras_tuner.Tuner):
         self.evaluator = evaluator
 
     def run_trial(self, trial, *args, **kwargs):
-        result = self.evaluator.evaluate(architecture_from_hp(trial.hyperparameters))
-        return {**{k: float(v) for k, v in result.metrics.items()},
-                **{f"cost_{k}": float(v) for k, v in result.cost.items()}}
+        oracle = self.oracle
+        result, error = evaluate_guarded(self.evaluator, architecture_from_hp(trial.hyperparameters),
+                                         oracle.objective.name, getattr(oracle, "policy", FailurePolicy()))
+        out = {**{k: float(v) for k, v in result.metrics.items()},
+               **{f"{COST_PREFIX}{k}": float(v) for k, v in result.cost.items()}}
+        if error is not None:
+            if hasattr(oracle, "errors"):
+                oracle.errors[trial.trial_id] = error
+            out[FAILED_METRIC] = 1.0
+        return out
+
+
+def _last_line(message) -> str:
+    lines = [line for line in str(message or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""

@@ -15,6 +15,8 @@ from tfnas.graph import Architecture
 from tfnas.search.strategy import Record, Strategy
 from tfnas.space import Objective
 
+SCORE_MAX = Objective("score", "max")  # frozen, so one shared default is safe
+
 
 def input_node(arch: Architecture) -> Hashable:
     """The graph's single input node (no predecessors among nodes that have edges, else the first)."""
@@ -49,7 +51,7 @@ class EdgeShrinking(Strategy):
 
     kind = "edge_shrinking"
 
-    def __init__(self, initial: Architecture, objective: Objective = Objective("score", "max"),
+    def __init__(self, initial: Architecture, objective: Objective = SCORE_MAX,
                  candidates_per_step: int = 10, keep_fraction: float = 0.01, seed: int = 0,
                  source: Hashable | None = None):
         super().__init__(objective, seed)
@@ -116,6 +118,9 @@ class EdgeShrinking(Strategy):
         ids = set(self._step_trials)
         records = [r for r in self.history if r.trial.id in ids]
         scores = [self.score(r) for r in records]
+        if all(r.failed for r in records):
+            self._start_step()  # no usable candidate: nothing removed, draw this step's candidates again
+            return
         best = max(range(len(records)), key=lambda i: (scores[i], -i))
         edge = self._step_trials[records[best].trial.id]
         before = self.current.num_edges()
@@ -157,7 +162,7 @@ class RandomEdgeRemoval(Strategy):
 
     kind = "random_edge_removal"
 
-    def __init__(self, initial: Architecture, num_trials: int, objective: Objective = Objective("score", "max"),
+    def __init__(self, initial: Architecture, num_trials: int, objective: Objective = SCORE_MAX,
                  keep_fraction: float = 0.01, seed: int = 0, source: Hashable | None = None):
         super().__init__(objective, seed)
         self.source = input_node(initial) if source is None else source

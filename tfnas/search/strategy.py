@@ -24,23 +24,32 @@ class Trial:
         return {"id": self.id, "arch": self.arch.to_dict(), "info": self.info}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Trial":
+    def from_dict(cls, d: dict) -> Trial:
         return cls(int(d["id"]), Architecture.from_dict(d["arch"]), dict(d.get("info", {})))
 
 
 @dataclasses.dataclass(frozen=True)
 class Record:
-    """A finished trial and its result."""
+    """A finished trial and its result; status "failed" (with the error text) when its evaluation raised,
+    gave a NaN objective or ran past the time limit. Failed records never win (`Strategy.score` = -inf)."""
 
     trial: Trial
     result: Result
+    status: str = "ok"
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
 
     def to_dict(self) -> dict:
-        return {"trial": self.trial.to_dict(), "result": self.result.to_dict()}
+        d = {"trial": self.trial.to_dict(), "result": self.result.to_dict(), "status": self.status}
+        return {**d, "error": self.error} if self.error else d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Record":
-        return cls(Trial.from_dict(d["trial"]), Result.from_dict(d["result"]))
+    def from_dict(cls, d: dict) -> Record:
+        return cls(Trial.from_dict(d["trial"]), Result.from_dict(d["result"]), str(d.get("status", "ok")),
+                   str(d.get("error", "")))
 
 
 def rng_state(rng: np.random.Generator) -> dict:
@@ -56,9 +65,10 @@ def rng_from_state(state: dict) -> np.random.Generator:
 class Strategy(abc.ABC):
     """Proposes architectures (`ask`), learns from results (`tell`); `state`/`restore` round-trip via JSON.
 
-    Subclasses implement `_propose()` and may override `_on_result(record)`. Proposals handed out but not
-    yet told are kept in the state and handed out again first after `restore`, so a killed search loses
-    nothing but the evaluation that was running.
+    Subclasses implement `_propose()` and may override `_on_result(record)` (which also sees FAILED
+    records). Proposals handed out but not yet told are kept in the state and handed out again first after
+    `restore`, so a killed search loses nothing but the evaluation that was running; `attempts` counts how
+    often each was handed out so a runner can record one that keeps dying as FAILED (`expire_pending`).
     """
 
     kind = "strategy"
@@ -69,6 +79,7 @@ class Strategy(abc.ABC):
         self.history: list[Record] = []
         self.pending: dict[int, Trial] = {}
         self._reissue: list[int] = []
+        self.attempts: dict[int, int] = {}   # pending trial id -> times handed out
         self._next_id = 0
 
     # -------------------------------------------------------------------------- contract
@@ -96,6 +107,7 @@ class Strategy(abc.ABC):
         while self._reissue:
             trial_id = self._reissue.pop(0)
             if trial_id in self.pending:
+                self.attempts[trial_id] = self.attempts.get(trial_id, 0) + 1
                 return self.pending[trial_id]
         if self.done:
             return None
@@ -105,7 +117,18 @@ class Strategy(abc.ABC):
         trial = Trial(self._next_id, arch, self._trial_info())
         self._next_id += 1
         self.pending[trial.id] = trial
+        self.attempts[trial.id] = 1
         return trial
+
+    def ask_many(self, n: int) -> list[Trial]:
+        """Up to `n` trials to evaluate together (fewer when the strategy must wait for results or is done)."""
+        out = []
+        while len(out) < n:
+            trial = self.ask()
+            if trial is None or any(t.id == trial.id for t in out):
+                break
+            out.append(trial)
+        return out
 
     def _trial_info(self) -> dict:
         return {}
@@ -114,22 +137,48 @@ class Strategy(abc.ABC):
         if trial_id not in self.pending:
             raise KeyError(f"trial {trial_id} is not pending (already told, or never asked)")
         record = Record(self.pending.pop(trial_id), result)
+        return self._add(record)
+
+    def tell_failure(self, trial_id: int, error: str, result: Result | None = None) -> Record:
+        """Record trial `trial_id` as FAILED with `error`; `result` keeps whatever costs are known."""
+        if trial_id not in self.pending:
+            raise KeyError(f"trial {trial_id} is not pending (already told, or never asked)")
+        result = result or Result({self.objective.name: math.nan})
+        return self._add(Record(self.pending.pop(trial_id), result, "failed", error))
+
+    def _add(self, record: Record) -> Record:
+        self.attempts.pop(record.trial.id, None)
         self.history.append(record)
         self._on_result(record)
         return record
 
+    def expire_pending(self, max_attempts: int) -> list[Record]:
+        """Record as FAILED every pending trial already handed out `max_attempts` times (after a resume)."""
+        out = []
+        for trial_id in sorted(self.pending):
+            n = self.attempts.get(trial_id, 0)
+            if n >= max_attempts:
+                out.append(self.tell_failure(trial_id, f"handed out {n} times without a result (the process "
+                                                       "stopped during its evaluation each time)"))
+        return out
+
     # -------------------------------------------------------------------------- results
     def score(self, record: Record) -> float:
-        return self.objective.score(record.result)
+        return -math.inf if record.failed else self.objective.score(record.result)
 
     def best(self) -> Record | None:
         finite = [r for r in self.history if not math.isinf(self.score(r))]
         return max(finite, key=self.score) if finite else None
 
+    def failures(self) -> list[Record]:
+        return [r for r in self.history if r.failed]
+
     def top_k(self, k: int, unique: bool = True) -> list[Record]:
         """The k best records (distinct architectures when `unique`)."""
         seen, out = set(), []
         for r in sorted(self.history, key=self.score, reverse=True):
+            if r.failed:
+                continue
             if unique:
                 if r.trial.arch.key() in seen:
                     continue
@@ -148,10 +197,11 @@ class Strategy(abc.ABC):
             "next_id": self._next_id,
             "history": [r.to_dict() for r in self.history],
             "pending": [t.to_dict() for t in sorted(self.pending.values(), key=lambda t: t.id)],
+            "attempts": {str(k): v for k, v in sorted(self.attempts.items())},
             "extra": self._extra_state(),
         }
 
-    def restore(self, state: dict[str, Any]) -> "Strategy":
+    def restore(self, state: dict[str, Any]) -> Strategy:
         if state.get("kind") != self.kind:
             raise ValueError(f"cannot restore a {self.kind!r} strategy from {state.get('kind')!r} state")
         self.objective = Objective(**state["objective"])
@@ -160,5 +210,6 @@ class Strategy(abc.ABC):
         self.history = [Record.from_dict(r) for r in state["history"]]
         self.pending = {t.id: t for t in (Trial.from_dict(p) for p in state["pending"])}
         self._reissue = sorted(self.pending)
+        self.attempts = {int(k): int(v) for k, v in state.get("attempts", {}).items()}
         self._restore_extra(state.get("extra", {}))
         return self
