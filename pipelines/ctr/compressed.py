@@ -24,8 +24,9 @@ def compression(path: str) -> str | None:
     return None
 
 
-def open_text(path: str, newline: str | None = ""):
-    """A text stream (utf-8, undecodable bytes replaced) over `path`, decompressing gzip/bz2 on the fly."""
+def open_text(path: str, newline: str | None = "\n"):
+    """A text stream (utf-8, bad bytes replaced; lines end at "\\n" only, like tf.data) over `path`,
+    decompressing gzip/bz2 on the fly."""
     path = os.fspath(path)
     kind = compression(path)
     if kind == "gzip":
