@@ -106,8 +106,7 @@ def test_trial_pending_at_kill_is_not_retried_forever(tmp_path):
     for _ in range(2):  # killed twice on the same trial
         with pytest.raises(KeyboardInterrupt):
             run_search(make(), Killer(), checkpoint_path=ckpt, progress=False, policy=policy)
-    state = json.load(open(ckpt))
-    assert state["attempts"] == {"0": 2}
+    assert json.load(open(ckpt + ".attempts")) == {"trial": 0, "started": 2}
     s = run_search(make(), ChainEvaluator(), checkpoint_path=ckpt, progress=False, policy=policy)
     assert s.done and len(s.history) == 6
     assert s.history[0].failed and "handed out 2 times" in s.history[0].error

@@ -1,12 +1,15 @@
 """`run_search`: drive any Strategy with any Evaluator, checkpointing after every ask and result so a killed
 search resumes exactly where it stopped (only the evaluation in flight is redone, at most
-`policy.max_attempts` times in all). Failing candidates become FAILED records (`tfnas.search.failures`)."""
+`policy.max_attempts` times in all: `<checkpoint>.attempts` counts the in-flight trial's starts, written
+before it runs, so a candidate that kills the process is recorded FAILED instead of re-run for ever). Failing candidates
+become FAILED records (`tfnas.search.failures`)."""
 from __future__ import annotations
 
 import json
 import os
 from typing import Callable
 
+from tfnas.runs import write_json_atomic
 from tfnas.search.failures import FailurePolicy, SearchFailed, evaluate_guarded
 from tfnas.search.strategy import Record, Strategy
 from tfnas.space import Evaluator
@@ -60,8 +63,19 @@ def run_search(strategy: Strategy, evaluator: Evaluator, checkpoint_path: str | 
             if trial is None:
                 raise RuntimeError(f"{type(strategy).__name__} is waiting for results but none are pending "
                                    "in this sequential loop")
+            started = _started(checkpoint_path, trial.id)
+            if started >= policy.max_attempts:
+                record = strategy.tell_failure(trial.id, f"handed out {started} times without a result (the "
+                                                         "process stopped during its evaluation each time)")
+                told += 1
+                if checkpoint_path:
+                    save_state(strategy, checkpoint_path)
+                if on_record:
+                    on_record(record)
+                streak = check_streak(streak, record, policy)
+                continue
             if checkpoint_path:
-                save_state(strategy, checkpoint_path)  # the attempt count survives a kill mid-evaluation
+                write_json_atomic(f"{checkpoint_path}.attempts", {"trial": trial.id, "started": started + 1})
             result, error = evaluate_guarded(evaluator, trial.arch, strategy.objective.name, policy)
             if error is None:
                 record = strategy.tell(trial.id, result)
@@ -82,6 +96,19 @@ def run_search(strategy: Strategy, evaluator: Evaluator, checkpoint_path: str | 
         if bar is not None:
             bar.close()
     return strategy
+
+
+def _started(checkpoint_path: str | None, trial_id: int) -> int:
+    """How often trial `trial_id` was started before without a result (0 when unknown or another trial)."""
+    path = f"{checkpoint_path}.attempts"
+    if not checkpoint_path or not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        try:
+            d = json.load(f)
+        except json.JSONDecodeError:
+            return 0  # a torn write of this small file only forgets one count
+    return int(d.get("started", 0)) if d.get("trial") == trial_id else 0
 
 
 def check_streak(streak: int, record: Record, policy: FailurePolicy) -> int:
