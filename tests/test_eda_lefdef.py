@@ -298,7 +298,8 @@ def test_qflow_tech_lefs(tech, layers):
         pytest.skip(f"qflow tech {tech} not installed")
     lef = read_lef([path])
     assert len(lef.routing_layers) == layers
-    assert all(lef.layers[n].pitch and lef.layers[n].direction in ("HORIZONTAL", "VERTICAL") for n in lef.routing_layers)
+    assert all(lef.layers[n].pitch and lef.layers[n].direction in ("HORIZONTAL", "VERTICAL")
+               for n in lef.routing_layers)
     assert lef.sites["core"][0] == "CORE" and len(lef.macros) > 20
     assert all(m.width > 0 and m.height > 0 for m in lef.macros.values())
 
@@ -347,3 +348,16 @@ def test_lef_cache_reparses_a_changed_file(tmp_path):
     Path(lef_path).write_text(LEF.replace("MACRO INV\n", "MACRO INVX\n").replace("END INV\n", "END INVX\n"))
     again = cached_lef((lef_path,))
     assert again is not first and "INVX" in again.macros and "INV" not in again.macros
+
+
+@pytest.mark.parametrize("name, power", [
+    ("vdd", True), ("GND", True), ("vss!", True), ("vee", True), ("VCC", True), ("vdd_1", True), ("vss2", True),
+    ("vpwr", True), ("vddio", True), ("\\vdd", True), ("n1", False), ("vdd_net", False), ("vdata", False),
+    ("gnd_sense", False), ("_05_", False)])
+def test_one_power_name_rule_in_flow_and_def(name, power):
+    from pipelines.eda.flow import is_power_net as flow_is_power
+    from pipelines.eda.lefdef import DefNet, is_power_name
+    assert is_power_name(name) is power
+    assert flow_is_power(name) is power  # the failed-net labels and the feature maps agree
+    assert is_power_net(DefNet(name)) is power
+    assert flow_is_power("mysupply", extra=("mysupply",))

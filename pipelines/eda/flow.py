@@ -1,4 +1,5 @@
-"""One design through qflow's tools: yosys synthesis once (cached), then graywolf placement + qrouter routing per knob set.
+"""One design through qflow's tools: yosys synthesis once (cached), then graywolf placement + qrouter routing
+per knob set.
 
 Placement calls qflow's own helper scripts (blif2cel, decongest, place2def, addspacers, arrangepins) exactly as
 `qflow place` does, minus its netlist back-annotation, so a placement is the same layout qflow would make, faster.
@@ -22,10 +23,10 @@ from pathlib import Path
 
 from pipelines.eda import tools
 from pipelines.eda.designs import Design
+from pipelines.eda.lefdef import is_power_name
 from pipelines.eda.proc import MALLOC_TUNABLES, FlowError, _clean_env, _tail, children_cpu, run_tool  # noqa: F401
 
 FLOW_VERSION = 1
-POWER_NET_RX = re.compile(r"^(vdd|vss|gnd|vcc|vee|vpwr|vgnd)(!|_?\d+)?$", re.I)
 
 
 class SynthesisError(FlowError):
@@ -33,8 +34,8 @@ class SynthesisError(FlowError):
 
 
 def is_power_net(name: str, extra=()) -> bool:
-    """True for power/ground net names (vdd, gnd, VSS, ...), which are never labels."""
-    return name in extra or bool(POWER_NET_RX.match(name))
+    """True for power/ground net names (the one rule, `lefdef.is_power_name`), which are never labels."""
+    return is_power_name(name, extra)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def _check_verilog(d: Path, design: Design, where: str, timeout: float) -> None:
                  d, timeout, "verilog", str(log))
     except FlowError as e:
         text = log.read_text(errors="replace") if log.is_file() else ""
-        errs = [l.strip() for l in text.splitlines() if "ERROR" in l]
+        errs = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
         msg = (errs[0] if errs else e.detail).replace(str(src), where)
         if not msg.startswith(where):
             msg = f"{where}: {msg}"
@@ -159,7 +160,7 @@ def _synth_error(d: Path) -> str:
     if not log.is_file():
         return _tail(d / "qflow_synth.out", 3)
     lines = log.read_text(errors="replace").splitlines()
-    errs = [l.strip() for l in lines if re.search(r"\bERROR\b|syntax error|error:", l, re.I)]
+    errs = [ln.strip() for ln in lines if re.search(r"\bERROR\b|syntax error|error:", ln, re.I)]
     return errs[0] if errs else ""
 
 
@@ -190,7 +191,7 @@ def _write_par(src: str, dst: Path, knobs: Knobs) -> None:
     dst.write_text(text)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tech_facts(tech: str) -> tuple[str, str]:
     """(qrouter `.info` text, fill cell name) of `tech`: both depend only on the tech LEF and .par, so make them once.
 
@@ -339,7 +340,7 @@ def route(synth: SynthResult, knobs: Knobs, work: Path, timeout: float, legacy: 
 
 
 def _read_nets(path: Path, power: tuple[str, ...]) -> list[str]:
-    return [n for n in (l.strip() for l in path.read_text().splitlines()) if n and not is_power_net(n, power)]
+    return [n for n in (ln.strip() for ln in path.read_text().splitlines()) if n and not is_power_net(n, power)]
 
 
 _PLACED_RX = re.compile(r"^\s*-\s+(\S+)\s+(\S+)\s+\+\s+(?:PLACED|FIXED)\s+\(\s*(-?[\d.]+)\s+(-?[\d.]+)\s*\)", re.M)

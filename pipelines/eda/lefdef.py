@@ -1,4 +1,5 @@
-"""DEF reader (units, die, rows, tracks, vias, components, pins, nets with routed wires, special nets) + geometry helpers.
+"""DEF reader (units, die, rows, tracks, vias, components, pins, nets with routed wires, special nets) + geometry
+helpers.
 
 Coordinates are converted to microns on reading; every parse error names the file, the line and what was expected.
 LEF reading lives in `pipelines.eda.lef` and is re-exported here, so `lefdef` is the one import for both formats.
@@ -8,11 +9,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipelines.eda.lef import ORIENTS, Lef, LefLayer, LefMacro, LefPin, ParseError, Tokens, read_lef, read_text, skip_until
+from pipelines.eda.lef import (ORIENTS, Lef, LefLayer, LefMacro, LefPin, ParseError, Tokens, read_lef, read_text,
+                               skip_until)
 
 __all__ = ["ParseError", "Lef", "LefLayer", "LefMacro", "LefPin", "read_lef", "Def", "DefComponent", "DefPin",
-           "DefNet", "RoutedPath", "read_def", "is_power_net", "transform", "component_rect"]
-POWER_NAME_RE = re.compile(r"^(vdd|vss|gnd|vcc|vpwr|vgnd|vdd!|gnd!|vss!|power|ground|vddio|vssio)$", re.IGNORECASE)
+           "DefNet", "RoutedPath", "read_def", "is_power_net", "is_power_name", "transform", "component_rect"]
+# The one supply-name rule (flow.py's net lists and the DEF feature maps both use it): the qflow/OSU tech LEFs
+# name supplies vdd/gnd (vddnet/gndnet in the _powerground file), other libraries vss/vcc/vee (ECL/bipolar
+# negative rail), sky130's vpwr/vgnd, pad rings vddio/vssio; a global suffix "!" or an index (vdd1, vss_2)
+# names the same rail. The union of the two old rules, so a net is a supply in both places or in neither.
+POWER_NAME_RE = re.compile(r"^(vdd|vss|gnd|vcc|vee|vpwr|vgnd|vddio|vssio|power|ground)(!|_?\d+)?$", re.IGNORECASE)
+
+
+def is_power_name(name: str, extra=()) -> bool:
+    """True for supply net names (vdd, GND, vss!, vee, vdd_1, ...) or a name in `extra` (the design's own)."""
+    name = name.replace("\\", "")
+    return name in extra or bool(POWER_NAME_RE.match(name))
 
 
 @dataclass
@@ -360,7 +372,7 @@ def read_def(path: str) -> Def:
 
 def is_power_net(net: DefNet) -> bool:
     """True for supply nets: special nets, USE POWER/GROUND, or supply-like names (vdd, gnd, VSS, ...)."""
-    return net.special or net.use in ("POWER", "GROUND") or bool(POWER_NAME_RE.match(net.name.replace("\\", "")))
+    return net.special or net.use in ("POWER", "GROUND") or is_power_name(net.name)
 
 
 def transform(macro: LefMacro, comp: DefComponent, px: float, py: float) -> tuple:
