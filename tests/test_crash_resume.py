@@ -1,0 +1,79 @@
+"""Crash tests: `tfnas data split` killed with SIGKILL mid-way, then re-run, gives the same outputs as an
+uninterrupted run, never touches its input, and leaves no temporary files behind."""
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPLIT = ("import sys; from pipelines.ctr.split import split_files; "
+         "split_files([sys.argv[1]], sys.argv[2], 'criteo', seed=5)")
+
+
+def make_input(path, n):
+    rng = np.random.default_rng(0)
+    labels = (rng.random(n) < 0.3).astype(int)
+    with open(path, "w") as f:
+        for i, y in enumerate(labels):
+            f.write("\t".join([str(y)] + [str(i % 97)] * 13 + [f"{(i * 31) % 1009:08x}"] * 26) + "\n")
+
+
+def digest(folder):
+    out = {}
+    for name in sorted(os.listdir(folder)):
+        if name in ("train.txt", "valid.txt", "test.txt", "spec.json", "dataset.json"):
+            with open(os.path.join(folder, name), "rb") as f:
+                out[name] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def kill_when_started(cmd, out_dir, delay, env=None):
+    """Start `cmd`, wait until its temporary outputs exist (it is mid-way), sleep `delay`, SIGKILL it."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.isdir(out_dir) and any(".tmp-" in n for n in os.listdir(out_dir)):
+            break
+        time.sleep(0.01)
+    time.sleep(delay)
+    finished = proc.poll() is not None
+    if not finished:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return not finished
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.2, 0.5])
+def test_split_killed_then_rerun_identical(tmp_path, delay):
+    src = tmp_path / "in.txt"
+    make_input(src, 60_000)
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    subprocess.run([sys.executable, "-c", SPLIT, str(src), str(ref)], cwd=ROOT, check=True)
+    killed = kill_when_started([sys.executable, "-c", SPLIT, str(src), str(run)], str(run), delay)
+    assert killed, "the split finished before it could be killed; make the input larger"
+    assert not [n for n in os.listdir(run) if n in ("train.txt", "valid.txt", "test.txt")]  # nothing half-done
+    subprocess.run([sys.executable, "-c", SPLIT, str(src), str(run)], cwd=ROOT, check=True)
+    assert digest(run) == digest(ref) and len(digest(ref)) == 3
+    assert not [n for n in os.listdir(run) if ".tmp-" in n]
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.slow
+def test_cli_split_killed_then_rerun_identical(tmp_path):
+    """The CLI path (run lock, spec files): the dead holder's lock is taken over on the re-run."""
+    src = tmp_path / "in.txt"
+    make_input(src, 60_000)
+    tfnas = [sys.executable, "-m", "tfnas.cli", "data", "split", str(src), "--seed", "5", "--no-progress"]
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    subprocess.run(tfnas + ["--out", str(ref)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    assert kill_when_started(tfnas + ["--out", str(run)], str(run), 0.1)
+    assert os.path.exists(run / ".lock")  # left by the killed holder
+    subprocess.run(tfnas + ["--out", str(run)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    assert digest(run) == digest(ref) and len(digest(ref)) == 5
+    assert sorted(os.listdir(run)) == sorted(os.listdir(ref))
