@@ -63,11 +63,9 @@ def mobilenet_v2(input_shape, num_classes: int, alpha: float = 0.35, bn_momentum
 def mobilenet_alpha_for_macs(input_shape, num_classes: int, target_macs: float,
                              alphas=(0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1.0)) -> tuple[float, int]:
     """The MobileNetV2 width multiplier whose MACs are closest (in log scale) to `target_macs`."""
-    import tensorflow as tf
     from tfnas.metrics import macs_per_example
     best = None
     for alpha in alphas:
-        tf.keras.backend.clear_session()
         macs = macs_per_example(mobilenet_v2(input_shape, num_classes, alpha))
         gap = abs(np.log(macs) - np.log(target_macs))
         if best is None or gap < best[2]:

@@ -167,7 +167,6 @@ class RnnProxyEvaluator(Evaluator):
         import tensorflow as tf
         from tfnas.autoshrink.shrink import rnn_score
         from tfnas.metrics import count_params
-        tf.keras.backend.clear_session()
         tf.keras.utils.set_random_seed(self.training.seed)
         cfg = self.training
         model = build_lm(arch, self.corpus.vocab_size, cfg.units, cfg.embedding)

@@ -34,7 +34,6 @@ class CnnProxyEvaluator(Evaluator):
 
     def build(self, arch: Architecture):
         import tensorflow as tf
-        tf.keras.backend.clear_session()
         tf.keras.utils.set_random_seed(self.training.seed)
         return build_cnn(arch, self.data.input_shape, self.data.num_classes, self.macro, name="proxy")
 

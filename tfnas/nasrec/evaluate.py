@@ -21,19 +21,7 @@ from tfnas.nasrec.config import FinetuneConfig
 from tfnas.nasrec.supernet import split_batch
 from tfnas.nasrec.training import WarmupCosine
 from tfnas.space import Evaluator, Result
-
-
-def make_optimizer(name: str, learning_rate, clipnorm: Optional[float] = None):
-    """The optimizers NASRec's scripts use, by name (Adagrad with the reference's eps=1e-2)."""
-    kw = {"clipnorm": clipnorm} if clipnorm else {}
-    name = name.lower()
-    if name == "adagrad":
-        return tf.keras.optimizers.Adagrad(learning_rate, epsilon=1e-2, **kw)
-    if name == "adam":
-        return tf.keras.optimizers.Adam(learning_rate, **kw)
-    if name == "sgd":
-        return tf.keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, **kw)
-    raise ValueError(f"unknown optimizer {name!r}; use adagrad, adam or sgd")
+from tfnas.train.optimizers import make_optimizer
 
 
 def head_variables(supernet) -> list:

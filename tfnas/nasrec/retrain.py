@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfnas import metrics as tfm
 from tfnas.nasrec.config import RetrainConfig
-from tfnas.nasrec.evaluate import make_optimizer
+from tfnas.train.optimizers import make_optimizer
 from tfnas.nasrec.supernet import split_batch
 from tfnas.nasrec.training import WarmupCosine
 

@@ -1,0 +1,1 @@
+"""The core training path: optimizers (one `make_optimizer`, the reference Adagrad)."""
