@@ -127,3 +127,55 @@ def test_from_json_random_structures(nodes, edges):
 @pytest.mark.parametrize("depth", [1000, 100_000])
 def test_from_json_deep_nesting(depth):
     _arch('{"nodes":[{"id":0,"op":' + "[" * depth + "]" * depth + "}],\"edges\":[]}")
+
+
+class _Hostile:
+    """Unpickling this would run `touch <marker>` (os.system) if the loader admitted any global."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_cifar_hostile_pickle_refused(tmp_path):
+    import pickle
+
+    from pipelines.vision.cifar import read_cifar_batch
+    marker = tmp_path / "pwned"
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": _Hostile(marker), b"labels": [0]}))
+    with pytest.raises(ValueError, match=r"data_batch_1: not a CIFAR-10 python pickle .*posix.system"):
+        read_cifar_batch(str(path))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_cifar_official_layout_still_loads(tmp_path, protocol):
+    import pickle
+
+    import numpy as np
+
+    from pipelines.vision.cifar import read_cifar_batch
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (3, 3072), dtype=np.uint8)
+    path = tmp_path / "test_batch"
+    path.write_bytes(pickle.dumps({b"data": data, b"labels": [1, 2, 3], b"batch_label": b"x",
+                                   b"filenames": [b"a.png", b"b.png", b"c.png"]}, protocol=protocol))
+    images, labels = read_cifar_batch(str(path))
+    assert labels.tolist() == [1, 2, 3]
+    assert (images.transpose(0, 3, 1, 2).reshape(3, -1) == data).all()
+
+
+@FAST
+@given(data=st.binary(max_size=200))
+def test_cifar_random_bytes_clean_error(tmp_path, data):
+    from pipelines.vision.cifar import read_cifar_batch
+    path = tmp_path / "b"
+    path.write_bytes(data)
+    try:
+        read_cifar_batch(str(path))
+    except ValueError as exc:
+        assert str(exc).startswith(str(path))

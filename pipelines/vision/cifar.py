@@ -6,6 +6,24 @@ import pickle
 
 import numpy as np
 
+# The only globals the official files (pickled by Python 2 numpy) and `write_cifar_batch` refer to: numpy's
+# array reconstruction, and `_codecs.encode` (how protocol-2 pickles from Python 3 spell bytes).
+ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Admits only builtin containers/scalars/bytes and numpy arrays: a hostile file cannot name a callable."""
+
+    def find_class(self, module, name):
+        if (module, name) in ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
+
+
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 
@@ -16,8 +34,9 @@ def read_cifar_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
         raise FileNotFoundError(f"{path}: CIFAR-10 batch file not found")
     try:
         with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            batch = _SafeUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, MemoryError, RecursionError) as exc:
         raise ValueError(f"{path}: not a CIFAR-10 python pickle ({exc})") from None
     if not isinstance(batch, dict):
         raise ValueError(f"{path}: expected a dict, got {type(batch).__name__}")
