@@ -80,7 +80,8 @@ def load_sample(root: str, name: str) -> Sample:
     feats = {k: a for k, sub in FEATURE_DIRS.items() if (a := _read(root, sub, name)) is not None}
     raw = {k: a for k, sub in LABEL_DIRS.items() if (a := _read(root, sub, name)) is not None}
     if not feats:
-        raise FileNotFoundError(f"{root}: no feature map for sample {name!r} (looked for {sorted(FEATURE_DIRS.values())})")
+        raise FileNotFoundError(f"{root}: no feature map for sample {name!r} "
+                                f"(looked for {sorted(FEATURE_DIRS.values())})")
     shapes = {k: a.shape for k, a in {**feats, **raw}.items()}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"{root}: maps of sample {name!r} have different shapes {shapes}")

@@ -21,7 +21,8 @@ _LAYER_RE = re.compile(r"^(.+)\[(\d+)\]$")
 def list_samples(root: str) -> list:
     """Sorted complete sample directories (holding sample.json) directly under root or root/samples."""
     base = os.path.join(root, "samples") if os.path.isdir(os.path.join(root, "samples")) else root
-    return sorted(os.path.join(base, d) for d in os.listdir(base) if os.path.exists(os.path.join(base, d, "sample.json")))
+    return sorted(os.path.join(base, d) for d in os.listdir(base)
+                  if os.path.exists(os.path.join(base, d, "sample.json")))
 
 
 def _map(maps: dict, name: str, where: str, kind: str) -> np.ndarray:
@@ -107,7 +108,7 @@ class FeatureStats:
         self.mean, self.std = [float(v) for v in mean], [float(v) for v in std]
 
     @classmethod
-    def fit(cls, train_dirs, channels=DEFAULT_CHANNELS, size=(64, 64), targets=None) -> "FeatureStats":
+    def fit(cls, train_dirs, channels=DEFAULT_CHANNELS, size=(64, 64), targets=None) -> FeatureStats:
         """Compute the statistics from the training sample directories only."""
         total, total_sq, count, n = np.zeros(len(channels)), np.zeros(len(channels)), 0, 0
         for feats, _ in _raw_dataset(train_dirs, channels, targets, size).as_numpy_iterator():
@@ -130,7 +131,7 @@ class FeatureStats:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str) -> "FeatureStats":
+    def load(cls, path: str) -> FeatureStats:
         """Read statistics saved by `save`; errors name the file and missing fields."""
         with open(path) as f:
             doc = json.load(f)
@@ -140,8 +141,8 @@ class FeatureStats:
         return cls(doc["channels"], doc["mean"], doc["std"], doc["size"], doc["n_samples"])
 
 
-def make_dataset(sample_dirs, stats: FeatureStats, channels=None, size=None, targets=None, batch_size: int | None = None,
-                 shuffle: bool = False, seed: int = 0, cache: bool = True):
+def make_dataset(sample_dirs, stats: FeatureStats, channels=None, size=None, targets=None,
+                 batch_size: int | None = None, shuffle: bool = False, seed: int = 0, cache: bool = True):
     """tf.data.Dataset of (normalised features [H,W,C], targets dict); channels default to those of `stats`."""
     import tensorflow as tf
     channels = list(channels or stats.channels)

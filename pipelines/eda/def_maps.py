@@ -207,7 +207,7 @@ def placement_features(d: Def, lef: Lef, grid: TileGrid, terminals: dict | None 
         cell_area += m.width * m.height
         if m.cls in ("BLOCK", "RING", "COVER"):
             grid.add_rect(macro, rect)
-    pitches = [l.pitch for l in lef.layers.values() if l.type == "ROUTING" and l.pitch]
+    pitches = [ly.pitch for ly in lef.layers.values() if ly.type == "ROUTING" and ly.pitch]
     eps = min(pitches) if pitches else grid.tile_w / 100
     n_pins = 0
     for name, pts in (net_pins(d, lef) if terminals is None else terminals).items():
@@ -256,7 +256,7 @@ def track_capacity(d: Def, lef: Lef, grid: TileGrid, layers: list) -> np.ndarray
 def routed_maps(d: Def, lef: Lef, grid: TileGrid, layers: list) -> tuple:
     """[L, H, W] routed signal wire length per layer, [H, W] via count, and info (unrouted nets, unknown vias)."""
     index = {name: i for i, name in enumerate(layers)}
-    via_layers = {name: [l for l in ls if l in index] for name, ls in {**lef.vias, **d.vias}.items()}
+    via_layers = {name: [ly for ly in ls if ly in index] for name, ls in {**lef.vias, **d.vias}.items()}
     wl, vias = np.zeros((len(layers),) + grid.shape), np.zeros(grid.shape)
     unknown_vias, n_unrouted = set(), 0
     for net in d.nets.values():
@@ -356,7 +356,8 @@ def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
         wl, vias, route_info = routed_maps(routed, lef, grid, layers)
         cap = track_capacity(routed, lef, grid, layers)
     else:
-        wl, vias, cap = np.zeros((len(layers),) + grid.shape), np.zeros(grid.shape), track_capacity(placed, lef, grid, layers)
+        wl, vias = np.zeros((len(layers),) + grid.shape), np.zeros(grid.shape)
+        cap = track_capacity(placed, lef, grid, layers)
     util = np.divide(wl, cap, out=np.zeros_like(wl), where=cap > 0)
     labels["utilisation"] = util
     labels["utilisation_max"] = util.max(axis=0)
@@ -369,7 +370,8 @@ def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
     labels["n_failed_stage2"] = np.float32(len(failed_nets_stage2))
     labels["routed"] = np.float32(routed_ok)
     clock.lap("parse_labels")
-    out_meta["timings_s"] = {**out_meta.get("timings_s", {}), **clock.laps}   # CPU s per step (volatile, like all timings)
+    # CPU s per step (volatile, like all timings)
+    out_meta["timings_s"] = {**out_meta.get("timings_s", {}), **clock.laps}
     for key, value in (("n_failed_stage1", len(failed_nets_stage1)), ("n_failed_stage2", len(failed_nets_stage2)),
                        ("routed", routed_ok)):
         if key in out_meta and out_meta[key] != value:
@@ -384,7 +386,8 @@ def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
         "def_warnings": placed.warnings + (routed.warnings if routed_def is not None else []),
         "units": {"cell_density": "cell area / tile area", "pin_density": "pins per tile",
                   "rudy": "um wire / um^2", "pin_rudy": "sum of net RUDY at its pins", "macro_region": "area fraction",
-                  "congestion": "qrouter estimate, area-weighted mean over cells", "utilisation": "routed / track length",
+                  "congestion": "qrouter estimate, area-weighted mean over cells",
+                  "utilisation": "routed / track length",
                   "wirelength": "um", "via_count": "vias per tile"},
     }
     to32 = lambda m: {k: np.asarray(v, dtype=np.float32) for k, v in m.items()}

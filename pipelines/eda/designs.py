@@ -73,7 +73,8 @@ def adder_tree(n_inputs: int, width: int) -> Design:
         w += 1
         nxt = []
         for i in range(0, len(level) - 1, 2):
-            name = f"t{k}"; k += 1
+            name = f"t{k}"
+            k += 1
             lines.append(f"  wire [{w-1}:0] {name} = {level[i]} + {level[i+1]};")
             nxt.append(name)
         if len(level) % 2:

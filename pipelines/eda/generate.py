@@ -58,7 +58,8 @@ class Job:
 
 def plan(designs: list[Design], placements_per_design: int, seed: int, techs=("osu018",),
          space: KnobSpace | None = None) -> list[Job]:
-    """Deterministic job list: placement i of a design uses techs[i % len(techs)] and knobs drawn from (seed, design, i)."""
+    """Deterministic job list: placement i of a design uses techs[i % len(techs)] and knobs drawn from
+    (seed, design, i)."""
     space = space or KnobSpace()
     jobs = []
     for d in designs:
@@ -227,7 +228,8 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
     _check_manifest(out, seed, techs, space)
     pending = []
     for j in all_jobs:
-        if is_done(out, j.placement_id) or (not retry_failed and (out / "failures" / f"{j.placement_id}.json").exists()):
+        failed_before = (out / "failures" / f"{j.placement_id}.json").exists()
+        if is_done(out, j.placement_id) or (not retry_failed and failed_before):
             summary.skipped += 1
         else:
             pending.append(j)
@@ -321,7 +323,8 @@ def _check_manifest(out: Path, seed, techs, space) -> None:
     if not path.is_file():
         return
     old = json.loads(path.read_text())
-    if old.get("seed") != seed or old.get("techs") != list(techs) or old.get("knob_space") != json.loads(json.dumps(space.to_dict())):
+    same_space = old.get("knob_space") == json.loads(json.dumps(space.to_dict()))
+    if old.get("seed") != seed or old.get("techs") != list(techs) or not same_space:
         raise ValueError(f"{path}: existing dataset was made with seed={old.get('seed')}, techs={old.get('techs')}, "
                          f"knob space {old.get('knob_space')}; use a new --out directory or the same settings")
 

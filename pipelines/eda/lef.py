@@ -145,7 +145,7 @@ class Lef:
     @property
     def routing_layers(self) -> list:
         """Routing layers in file order (bottom to top)."""
-        return [l.name for l in self.layers.values() if l.type == "ROUTING"]
+        return [ly.name for ly in self.layers.values() if ly.type == "ROUTING"]
 
 
 def _parse_lef_layer(t: Tokens, lef: Lef) -> None:
@@ -250,7 +250,8 @@ def _parse_lef_pin(t: Tokens) -> LefPin:
                     if t.peek() == "MASK":
                         t.i += 2
                     xy = [t.number("a RECT coordinate") for _ in range(4)]
-                    pin.rects.append((layer, min(xy[0], xy[2]), min(xy[1], xy[3]), max(xy[0], xy[2]), max(xy[1], xy[3])))
+                    pin.rects.append((layer, min(xy[0], xy[2]), min(xy[1], xy[3]),
+                                      max(xy[0], xy[2]), max(xy[1], xy[3])))
                     t.expect(";")
                 elif k2 != ";":
                     t.skip_statement()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 
 class FlowError(RuntimeError):
-    """A tool crashed, timed out or wrote unparsable output; `reason` is one of timeout/crash/missing_output/unparsable."""
+    """A tool crashed, timed out or wrote unparsable output; `reason` is one of
+    timeout/crash/missing_output/unparsable."""
 
     def __init__(self, stage: str, reason: str, detail: str = ""):
         super().__init__(f"{stage}: {reason}" + (f": {detail}" if detail else ""))
@@ -79,5 +80,5 @@ def children_cpu() -> float:
 def _tail(path, n=6) -> str:
     if not path or not Path(path).is_file():
         return ""
-    lines = [l for l in Path(path).read_text(errors="replace").splitlines() if l.strip()]
+    lines = [ln for ln in Path(path).read_text(errors="replace").splitlines() if ln.strip()]
     return " | ".join(lines[-n:])

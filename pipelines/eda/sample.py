@@ -56,7 +56,7 @@ class Sample:
         os.replace(json_tmp, os.path.join(out_dir, "sample.json"))
 
     @classmethod
-    def load(cls, out_dir) -> "Sample":
+    def load(cls, out_dir) -> Sample:
         """Read a sample directory written by `save`; errors name the file and the missing or malformed part."""
         jpath, npath = os.path.join(out_dir, "sample.json"), os.path.join(out_dir, "sample.npz")
         if not os.path.exists(jpath):

@@ -36,7 +36,8 @@ def render(sample_dir: str, png_path: str) -> str:
                 ax.axis("off")
                 continue
             title, arr = panels[c]
-            im = ax.imshow(arr, origin="lower", cmap="viridis" if kind == "feature" else "magma", interpolation="nearest")
+            cmap = "viridis" if kind == "feature" else "magma"
+            im = ax.imshow(arr, origin="lower", cmap=cmap, interpolation="nearest")
             ax.set_title(f"{kind}: {title}", fontsize=7)
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     scalars = {k: float(v) for k, v in s.labels.items() if np.ndim(v) == 0}

@@ -55,7 +55,7 @@ def _first_dir(candidates, what: str) -> Path:
     raise ToolMissingError(f"{what} not found (looked in {', '.join(candidates)}): {INSTALL_HINT}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def qflow_script_dir() -> Path:
     """Directory holding qflow's Tcl helper scripts (blif2cel.tcl, place2def.tcl, ...)."""
     return _first_dir(QFLOW_SCRIPT_DIRS, "qflow scripts directory")
@@ -99,7 +99,7 @@ def _tcsh_var(text: str, var: str, default: str = "") -> str:
     return m.group(1).strip() if m else default
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tech_info(tech: str) -> TechInfo:
     """Parse qflow's `<tech>.sh` and LEF for LEF path, fill cell, spacer options and routing layers."""
     d = tech_dir(tech)
@@ -144,7 +144,7 @@ def _dpkg_version(pkg: str) -> str:
     return _run_text(["dpkg-query", "-W", "-f=${Version}", pkg]).strip()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tool_versions() -> dict[str, str]:
     """Versions of qflow, graywolf, qrouter, yosys as reported by the tools (dpkg as fallback)."""
     require_tools()
@@ -152,7 +152,8 @@ def tool_versions() -> dict[str, str]:
     m = re.search(r"Qflow version\s+(\S+)\s+revision\s+(\S+)", _run_text([find_tool("qflow"), "-h"]))
     out["qflow"] = f"{m.group(1)}.{m.group(2)}" if m else _dpkg_version("qflow")
     lines = _run_text([find_tool("qrouter"), "-v", "0", "-h"]).strip().splitlines()
-    out["qrouter"] = lines[-1].strip() if lines and re.match(r"^\d+\.\d+", lines[-1].strip()) else _dpkg_version("qrouter")
+    last = lines[-1].strip() if lines else ""
+    out["qrouter"] = last if re.match(r"^\d+\.\d+", last) else _dpkg_version("qrouter")
     m = re.search(r"Yosys\s+(\S+)", _run_text([find_tool("yosys"), "-V"]))
     out["yosys"] = m.group(1) if m else _dpkg_version("yosys")
     out["graywolf"] = _dpkg_version("graywolf") or "unknown"  # graywolf has no version flag
