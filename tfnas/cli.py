@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-COMMAND_MODULES = ("data", "ctr", "export", "nasrec", "autoshrink", "eda")
+COMMAND_MODULES = ("data", "ctr", "export", "nasrec", "autoshrink", "eda", "nasgem")
 
 
 def build_parser() -> argparse.ArgumentParser:
