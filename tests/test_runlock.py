@@ -61,3 +61,46 @@ def test_cli_split_refused_while_locked(tmp_path, capsys):
     finally:
         child.kill()
         child.wait()
+
+
+def test_cli_long_commands_take_the_lock(tmp_path, monkeypatch):
+    """`tfnas ctr train --logdir R` holds R/.lock while it runs (checked from inside the handler)."""
+    import argparse
+
+    from tfnas import cli
+    seen = {}
+
+    def handler(args):
+        seen["holder"] = read_holder(str(tmp_path / "R"))
+        return 0
+
+    args = argparse.Namespace(command="ctr", ctr_command="train", logdir=str(tmp_path / "R"), func=handler)
+    monkeypatch.setattr(cli.argparse.ArgumentParser, "parse_args", lambda self, argv=None: args)
+    assert cli.main([]) == 0
+    assert seen["holder"]["pid"] == os.getpid() and seen["holder"]["command"] == "tfnas ctr train"
+    assert not os.path.exists(tmp_path / "R" / ".lock")
+
+
+def test_cli_error_lines_without_traceback(tmp_path, capsys, monkeypatch):
+    import argparse
+
+    from tfnas import cli
+
+    def boom(exc):
+        def handler(args):
+            raise exc
+        return handler
+
+    for exc, want in [(TypeError("unhashable type: 'list'"), "TypeError: unhashable type: 'list' (rerun with --debug"),
+                      (RecursionError("maximum recursion depth"), "input nested too deeply"),
+                      (ValueError("a.txt:3: field I1: 'x' is not a number"), "a.txt:3: field I1: 'x' is not a number"),
+                      (FileNotFoundError(2, "No such file or directory", "x.txt"), "x.txt: No such file or directory")]:
+        args = argparse.Namespace(command="data", data_command="inspect", func=boom(exc), debug=False)
+        monkeypatch.setattr(cli.argparse.ArgumentParser, "parse_args", lambda self, argv=None, a=args: a)
+        monkeypatch.delenv("TFNAS_DEBUG", raising=False)
+        assert cli.main([]) == 1
+        err = capsys.readouterr().err
+        assert err == f"tfnas: error: {want}" + err[len("tfnas: error: ") + len(want):] and "Traceback" not in err
+        args.debug = True
+        with pytest.raises(type(exc)):
+            cli.main([])

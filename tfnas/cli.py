@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(func(args) or 0)
+        return int(_locked(func, args) or 0)
     except KeyboardInterrupt:
         if _debug(args):
             raise
@@ -53,6 +53,24 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"tfnas: error: {error_line(exc)}", file=sys.stderr)
         return 1
+
+
+# Long commands that own a run folder, and the argument naming it: one writer per folder (tfnas/runlock.py).
+# A sub-command can also declare its own with `set_defaults(lock_arg="out")`.  `data split` locks in its handler.
+LOCKED = {("ctr", "train"): "logdir", ("ctr", "leaderboard"): "logdir", ("autoshrink", "search-cnn"): "out",
+          ("autoshrink", "search-rnn"): "out", ("eda", "generate"): "out"}
+
+
+def _locked(func, args):
+    """Run `func(args)` holding the run lock of its run folder, if the command has one."""
+    sub = getattr(args, f"{args.command}_command", None) if args.command else None
+    arg = getattr(args, "lock_arg", None) or LOCKED.get((args.command, sub))
+    folder = getattr(args, arg, None) if arg else None
+    if not folder:
+        return func(args)
+    from tfnas.runlock import RunLock
+    with RunLock(folder, f"tfnas {args.command} {sub}"):
+        return func(args)
 
 
 # Errors whose message is the whole story (file:line: field: reason); others get their type name and a hint.
