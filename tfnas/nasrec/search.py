@@ -80,6 +80,7 @@ def record_row(record: Record) -> dict:
     info = record.trial.info
     return {"id": record.trial.id, "generation": int(info.get("generation", -1)),
             "parent": info.get("parent"), "fingerprint": record.trial.arch.fingerprint(),
+            "status": record.status, **({"error": record.error} if record.error else {}),
             **{k: float(v) for k, v in record.result.metrics.items()},
             **{k: float(v) for k, v in record.result.cost.items()},
             "arch": record.trial.arch.to_dict()}
@@ -144,7 +145,7 @@ def top_candidates(rows: list[dict], k: int, metric: str = "logloss") -> list[di
     sign = -1.0 if _DIRECTIONS.get(metric, "min") == "max" else 1.0
     seen, out = set(), []
     for r in sorted(rows, key=lambda r: sign * r[metric]):
-        if r["fingerprint"] in seen or r[metric] != r[metric]:
+        if r["fingerprint"] in seen or r[metric] != r[metric] or r.get("status") == "failed":
             continue
         seen.add(r["fingerprint"])
         out.append(r)
