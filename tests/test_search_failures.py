@@ -134,3 +134,20 @@ def test_keras_tuner_runner_records_failures_and_costs(tmp_path):
     check_records(s, slow_fails=True)
     ok = [r for r in s.history if not r.failed]
     assert all(r.result.cost["flops"] > 0 and "cost_flops" not in r.result.metrics for r in ok)
+
+
+def test_shrinking_step_whose_candidates_all_fail_is_redrawn():
+    from tfnas.graph import Architecture
+    from tfnas.search.shrinking import EdgeShrinking
+
+    class FailSmall(ChainEvaluator):
+        def evaluate(self, arch):
+            if arch.num_edges() < 5:
+                raise ValueError("too small")
+            return Result({"score": float(arch.num_edges())})
+
+    dense = Architecture([(i, {"op": "a"}) for i in range(4)], [(i, j) for i in range(4) for j in range(i + 1, 4)])
+    s = EdgeShrinking(dense, candidates_per_step=2, keep_fraction=0.2, seed=0)
+    run_search(s, FailSmall(), progress=False, max_trials=8, policy=FailurePolicy(max_consecutive_failures=None))
+    assert len(s.steps) == 1 and s.current.num_edges() == 5  # the one removal with a usable candidate
+    assert len(s.history) == 8 and all(r.failed for r in s.history[2:]) and not s.done
