@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     results["knob_failure"] = knob_failure_table(all_records)
     results["labels"] = label_stats(all_dirs)
 
-    print("\n== placements per hour by design size (jobs=%d, parsing included) ==" % args.jobs)
+    print(f"\n== placements per hour by design size (jobs={args.jobs}, parsing included) ==")
     print("   pl/hour = measured on this (shared) machine; CPU s/pl = tools + parsing CPU time per placement;")
     print("   pl/hour CPU-bound = 3600 * jobs / (CPU s/pl), the rate on otherwise idle cores")
     print(f"{'size':>6} {'cells':>16} {'done':>5} {'failed':>6} {'wall s':>8} {'pl/hour':>8} {'s/pl':>6} "

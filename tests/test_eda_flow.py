@@ -105,7 +105,8 @@ def test_place_and_route_artifacts(routed_mult8, synth_mult8):
     net_names = set(re.findall(r"^- (\S+)", routed[routed.index("\nNETS"):routed.index("END NETS")], re.M))
     for name in routed_mult8.failed_nets_stage1 + routed_mult8.failed_nets_stage2:
         assert name in net_names and not flow.is_power_net(name)
-    cong = [l.split() for l in Path(routed_mult8.congestion_path).read_text().splitlines() if not l.startswith("#")]
+    cong = [line.split() for line in Path(routed_mult8.congestion_path).read_text().splitlines()
+            if not line.startswith("#")]
     assert len(cong) == routed_mult8.layout["n_components"] and all(float(v) >= 0 for _, v in cong)
     lay = routed_mult8.layout
     assert lay["dbu_per_micron"] == 100 and lay["row_height_dbu"] == 1000 and lay["n_components"] >= synth_mult8.n_cells

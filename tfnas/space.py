@@ -54,7 +54,7 @@ class Result:
                 "cost": {k: float(v) for k, v in self.cost.items()}}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Result":
+    def from_dict(cls, d: Mapping[str, Any]) -> Result:
         return cls(dict(d.get("metrics", {})), dict(d.get("cost", {})))
 
     def get(self, name: str) -> float:

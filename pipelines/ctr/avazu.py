@@ -27,7 +27,7 @@ def default_spec(cap: int = 500_000) -> FeatureSpec:
 
 
 def _first_line(path: str) -> str:
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         return f.readline().rstrip("\r\n")
 
 

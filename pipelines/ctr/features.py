@@ -78,7 +78,7 @@ class CTRPreprocessor(tf.keras.layers.Layer):
         return config
 
     @classmethod
-    def from_config(cls, config: dict) -> "CTRPreprocessor":
+    def from_config(cls, config: dict) -> CTRPreprocessor:
         config = dict(config)
         spec = FeatureSpec.from_dict(config.pop("spec"))
         return cls(spec, **config)

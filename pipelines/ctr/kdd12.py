@@ -39,7 +39,7 @@ def default_spec(cap: int = 500_000) -> FeatureSpec:
 def _n_fields(path: str) -> int | None:
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         return None
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         return len(f.readline().rstrip("\r\n").split("\t"))
 
 

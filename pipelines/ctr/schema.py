@@ -44,7 +44,7 @@ class FeatureSpec:
     def num_sparse(self) -> int:
         return len(self.sparse_names)
 
-    def with_cap(self, cap: int) -> "FeatureSpec":
+    def with_cap(self, cap: int) -> FeatureSpec:
         """The same features with every table capped at `cap` rows (NASRec caps tables while searching)."""
         return dataclasses.replace(self, vocab_sizes=tuple(min(v, cap) for v in self.vocab_sizes))
 
@@ -52,19 +52,19 @@ class FeatureSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSpec":
+    def from_dict(cls, d: dict) -> FeatureSpec:
         return cls(**d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "FeatureSpec":
+    def from_json(cls, text: str) -> FeatureSpec:
         return cls.from_dict(json.loads(text))
 
     @classmethod
     def uniform(cls, num_dense: int, num_sparse: int, vocab_size: int,
-                dense_prefix: str = "I", sparse_prefix: str = "C") -> "FeatureSpec":
+                dense_prefix: str = "I", sparse_prefix: str = "C") -> FeatureSpec:
         """Features named I1..In / C1..Cm with one table size for all (Criteo's naming)."""
         return cls(tuple(f"{dense_prefix}{i + 1}" for i in range(num_dense)),
                    tuple(f"{sparse_prefix}{i + 1}" for i in range(num_sparse)),

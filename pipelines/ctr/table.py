@@ -84,7 +84,7 @@ class TableSchema:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TableSchema":
+    def from_dict(cls, d: dict) -> TableSchema:
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"table schema: unknown keys {sorted(unknown)}")
@@ -93,7 +93,7 @@ class TableSchema:
         return cls(**d)
 
     @classmethod
-    def load(cls, path: str) -> "TableSchema":
+    def load(cls, path: str) -> TableSchema:
         """Read a schema JSON file."""
         with open(path) as f:
             try:
@@ -103,7 +103,7 @@ class TableSchema:
 
     @classmethod
     def from_flags(cls, label: str, dense: str = "", categorical: str = "", multi: str = "",
-                   delimiter: str = ",", vocab_size: int = 100_000) -> "TableSchema":
+                   delimiter: str = ",", vocab_size: int = 100_000) -> TableSchema:
         """From CLI flags: comma lists of columns; multi as `name:sep:slots` items joined by commas."""
         def split(text: str) -> tuple[str, ...]:
             return tuple(x.strip() for x in text.split(",") if x.strip())
@@ -130,7 +130,7 @@ def _check_columns(path: str, schema: TableSchema) -> None:
         where = path
     else:
         sep = "\t" if schema.format_of(path) == "tsv" else schema.delimiter
-        with open(path, "r", encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             names = f.readline().rstrip("\r\n").split(sep)
         where = f"{path}:1"
     missing = [c for c in schema.columns if c not in names]
@@ -156,7 +156,7 @@ def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
             row += len(df)
         return
     sep = "\t" if fmt == "tsv" else schema.delimiter
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         header = f.readline().rstrip("\r\n").split(sep)
     missing = [c for c in schema.columns if c not in header]
     if missing:

@@ -27,9 +27,9 @@ def rnn_score(perplexity: float, flops: float, weight: float = 0.25) -> float:
 class CnnProxyEvaluator(Evaluator):
     """Build the proxy network around a cell, train it on the proxy data, score accuracy against MACs."""
 
-    def __init__(self, data, macro: Macro = PROXY, training: ProxyTraining = ProxyTraining(),
+    def __init__(self, data, macro: Macro = PROXY, training: ProxyTraining | None = None,
                  score_weight: float = 0.1, verbose: int = 0):
-        self.data, self.macro, self.training = data, macro, training
+        self.data, self.macro, self.training = data, macro, training or ProxyTraining()
         self.score_weight, self.verbose = score_weight, verbose
 
     def build(self, arch: Architecture):

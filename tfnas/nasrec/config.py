@@ -1,7 +1,7 @@
 """One JSON config per NASRec run: every setting of the four stages, with the reference defaults.
 
-Defaults follow facebookresearch/NasRec's Criteo scripts (supernet lr 0.12 / batch 512 / one epoch with 15k warm-up steps,
-fine-tune last layer 500 steps at lr 0.04, evolution 128/64/8/240, top-15 retrain at lr 0.12).
+Defaults follow facebookresearch/NasRec's Criteo scripts (supernet lr 0.12 / batch 512 / one epoch with 15k
+warm-up steps, fine-tune last layer 500 steps at lr 0.04, evolution 128/64/8/240, top-15 retrain at lr 0.12).
 """
 from __future__ import annotations
 
@@ -128,12 +128,12 @@ class NASRecConfig:
             f.write(self.to_json() + "\n")
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "<dict>") -> "NASRecConfig":
+    def from_dict(cls, d: dict, source: str = "<dict>") -> NASRecConfig:
         """Build from a (possibly partial) dict; unknown or mistyped fields raise naming `source` and field."""
         return _build(cls, d, source, "")
 
     @classmethod
-    def load(cls, path: str) -> "NASRecConfig":
+    def load(cls, path: str) -> NASRecConfig:
         """Read a JSON config file; errors name the file, the line (for JSON syntax) and the field."""
         try:
             with open(path) as f:

@@ -72,7 +72,8 @@ class SupernetEvaluator(Evaluator):
     """
 
     def __init__(self, supernet, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
-                 finetune: FinetuneConfig = FinetuneConfig(), cost_fn: Optional[Callable] = None):
+                 finetune: FinetuneConfig | None = None, cost_fn: Optional[Callable] = None):
+        finetune = finetune or FinetuneConfig()
         self.supernet, self.cfg, self.cost_fn = supernet, finetune, cost_fn
         self._train = train_ds.take(finetune.steps).cache() if finetune.steps > 0 else None
         self._val = (val_ds.take(finetune.eval_steps) if finetune.eval_steps > 0 else val_ds).cache()

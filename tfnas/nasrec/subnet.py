@@ -1,8 +1,8 @@
 """Standalone NASRec models: `build_subnet` (plain Keras functional model of one Architecture) and
 `subnet_from_supernet` (the same model carrying the supernet's shared weights, sliced to the choice).
 
-The subnet has no masks and no unused weights (layers whose output the head never reads are dropped); every layer has `get_config` (`ops.CUSTOM_OBJECTS`), so
-the model saves, reloads and exports like any functional model.
+The subnet has no masks and no unused weights (layers whose output the head never reads are dropped);
+every layer has `get_config` (`ops.CUSTOM_OBJECTS`), so the model saves, reloads and exports like any functional model.
 """
 from __future__ import annotations
 

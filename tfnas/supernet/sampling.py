@@ -33,7 +33,8 @@ class PathSampler(tf.Module):
             raise ValueError(f"unknown path sampling strategy {strategy!r}; choose from {sorted(STRATEGIES)}")
         if warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
-        self.strategy, self.warmup_steps, self.max_inputs, self.p = strategy, int(warmup_steps), int(max_inputs), float(p)
+        self.strategy, self.warmup_steps = strategy, int(warmup_steps)
+        self.max_inputs, self.p = int(max_inputs), float(p)
         self.macro, self.micro = STRATEGIES[strategy]
         self.generator = tf.random.Generator.from_seed(seed)
 
