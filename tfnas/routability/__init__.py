@@ -1,0 +1,1 @@
+"""Routability estimation core shared by routability NAS and FLNet: estimators, data loading, evaluation protocol."""

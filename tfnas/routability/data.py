@@ -1,0 +1,101 @@
+"""Load placement samples (`sample.json` + `sample.npz`, see pipelines/eda/sample.py) into arrays on a fixed grid.
+
+Choices: each feature map is clipped at its own 0.99 quantile (as the reference does), then resized to the grid
+with bilinear resampling (tf.image.resize, features) or nearest neighbour (hotspot labels, kept 0/1). The default
+grid is 32x32 (multiple of 4 for RouteNet; today's maps are 4x5 to 19x18 tiles, so this upsamples).
+Normalisation: per-channel mean/std over the training split only (`Normalizer.fit`).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+CHANNELS = ("cell_density", "pin_density", "rudy", "pin_rudy", "macro_region", "congestion")
+HOTSPOT, N_FAILED = "hotspot_stage2", "n_failed_stage2"
+
+
+def sample_dirs(dataset_dir: str) -> list:
+    """Sorted sample directories (those holding a sample.json) under dataset_dir/samples."""
+    root = os.path.join(dataset_dir, "samples")
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root}: no samples folder")
+    return sorted(os.path.join(root, d) for d in os.listdir(root)
+                  if os.path.exists(os.path.join(root, d, "sample.json")))
+
+
+def load_sample(sample_dir: str, grid=(32, 32), channels=CHANNELS) -> tuple:
+    """(features [H,W,C], hotspot [H,W,1], n_failed, meta) of one sample; bad input raises naming the file."""
+    jpath, npath = os.path.join(sample_dir, "sample.json"), os.path.join(sample_dir, "sample.npz")
+    if not os.path.exists(jpath):
+        raise FileNotFoundError(f"{jpath}: no such sample file")
+    with open(jpath) as f:
+        meta = json.load(f).get("meta", {})
+    if not os.path.exists(npath):
+        raise FileNotFoundError(f"{npath}: no such sample file")
+    with np.load(npath) as z:
+        arrays = {k: z[k] for k in z.files}
+    maps, shape = [], None
+    for name in [f"feature/{c}" for c in channels] + [f"label/{HOTSPOT}"]:
+        if name not in arrays:
+            raise ValueError(f"{npath}: missing map {name!r}")
+        a = np.asarray(arrays[name], dtype=np.float32)
+        if a.ndim != 2 or (shape is not None and a.shape != shape):
+            raise ValueError(f"{npath}: map {name!r} has shape {a.shape}, expected {shape or '2-D'}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{npath}: map {name!r} has NaN or infinite values")
+        shape = a.shape
+        maps.append(a)
+    key = f"label/{N_FAILED}"
+    if key not in arrays or np.ndim(arrays[key]) != 0 or not np.isfinite(arrays[key]):
+        raise ValueError(f"{npath}: label {N_FAILED!r} missing or not a finite scalar")
+    feats = np.stack([np.minimum(m, np.quantile(m, 0.99)) for m in maps[:-1]], axis=-1)
+    feats = tf.image.resize(feats, grid, method="bilinear").numpy()
+    hot = tf.image.resize((maps[-1] > 0.5).astype(np.float32)[..., None], grid, method="nearest").numpy()
+    return feats.astype(np.float32), hot.astype(np.float32), float(arrays[key]), meta
+
+
+def load_samples(dirs, grid=(32, 32), channels=CHANNELS, bad_samples: str = "error") -> dict:
+    """Stack samples into arrays x, y, n_failed plus designs/families/ids; bad_samples="error"|"skip" (counted)."""
+    if bad_samples not in ("error", "skip"):
+        raise ValueError(f"bad_samples must be 'error' or 'skip', got {bad_samples!r}")
+    xs, ys, ns, metas, skipped = [], [], [], [], []
+    for d in dirs:
+        try:
+            x, y, n, meta = load_sample(d, grid, channels)
+        except (ValueError, FileNotFoundError) as e:
+            if bad_samples == "error":
+                raise
+            skipped.append(str(e))
+            continue
+        xs.append(x), ys.append(y), ns.append(n), metas.append(meta)
+    if not xs:
+        raise ValueError(f"no usable samples among {len(dirs)} ({len(skipped)} skipped)")
+    return {"x": np.stack(xs), "y": np.stack(ys), "n_failed": np.asarray(ns, np.float32),
+            "design": [m.get("design") for m in metas], "family": [m.get("family") for m in metas],
+            "id": [m.get("placement_id") for m in metas], "skipped": skipped}
+
+
+class Normalizer:
+    """Per-channel standardisation with statistics of the training split only."""
+
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, np.float32)
+        self.std = np.asarray(std, np.float32)
+
+    @classmethod
+    def fit(cls, x_train) -> Normalizer:
+        x = np.asarray(x_train, np.float32)
+        return cls(x.mean(axis=(0, 1, 2)), np.maximum(x.std(axis=(0, 1, 2)), 1e-6))
+
+    def __call__(self, x):
+        return ((np.asarray(x, np.float32) - self.mean) / self.std).astype(np.float32)
+
+    def get_config(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Normalizer:
+        return cls(config["mean"], config["std"])
