@@ -67,20 +67,14 @@ def run_search(strategy: Strategy, evaluator: Evaluator, checkpoint_path: str | 
             if started >= policy.max_attempts:
                 record = strategy.tell_failure(trial.id, f"handed out {started} times without a result (the "
                                                          "process stopped during its evaluation each time)")
-                told += 1
-                if checkpoint_path:
-                    save_state(strategy, checkpoint_path)
-                if on_record:
-                    on_record(record)
-                streak = check_streak(streak, record, policy)
-                continue
-            if checkpoint_path:
-                write_json_atomic(f"{checkpoint_path}.attempts", {"trial": trial.id, "started": started + 1})
-            result, error = evaluate_guarded(evaluator, trial.arch, strategy.objective.name, policy)
-            if error is None:
-                record = strategy.tell(trial.id, result)
             else:
-                record = strategy.tell_failure(trial.id, error, result)
+                if checkpoint_path:
+                    write_json_atomic(f"{checkpoint_path}.attempts", {"trial": trial.id, "started": started + 1})
+                result, error = evaluate_guarded(evaluator, trial.arch, strategy.objective.name, policy)
+                if error is None:
+                    record = strategy.tell(trial.id, result)
+                else:
+                    record = strategy.tell_failure(trial.id, error, result)
             told += 1
             if checkpoint_path:
                 save_state(strategy, checkpoint_path)
