@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-COMMAND_MODULES = ("data", "ctr", "export", "nasrec", "autoshrink", "eda", "nasgem")
+COMMAND_MODULES = ("data", "ctr", "export", "nasrec", "autoshrink", "eda", "nasgem", "routability")
 
 
 def build_parser() -> argparse.ArgumentParser:
