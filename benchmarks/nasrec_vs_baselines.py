@@ -26,7 +26,7 @@ def run_size(base, rows: int, root: str, scale: float) -> dict:
 
     cfg = copy.deepcopy(base)
     cfg.data.dir = os.path.join("data", "generated", f"ctr_planted_{rows}")
-    cfg.data.synthetic_rows = rows
+    cfg.data.synthetic, cfg.data.synthetic_rows = True, rows
     cfg.run_dir = os.path.join(root, f"rows_{rows}")
     cfg.supernet.steps = max(1, int(cfg.supernet.steps * scale))
     cfg.retrain.steps_per_epoch = 0  # one full pass over the training split

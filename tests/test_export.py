@@ -179,7 +179,8 @@ def test_export_cli_from_a_nasrec_run_dir(tmp_path, capsys):
 
     run = str(tmp_path / "run")
     widths = {"dense_widths": [16], "sparse_widths": [16]}
-    cfg = NASRecConfig(run_dir=run, data=DataConfig(dir=str(tmp_path / "data"), synthetic_rows=600, synthetic_seed=2),
+    cfg = NASRecConfig(run_dir=run, data=DataConfig(dir=str(tmp_path / "data"), synthetic=True, synthetic_rows=600,
+                                                     synthetic_seed=2),
                        space=SpaceConfig(kind="full", num_blocks=1, extra=widths))
     cfg.save(os.path.join(run, "config.json"))
     spec = RunData(cfg).spec

@@ -13,7 +13,7 @@ from tfnas.nasrec.config import (DataConfig, ExportConfig, FinetuneConfig, NASRe
 def tiny_config(root) -> NASRecConfig:
     return NASRecConfig(
         run_dir=os.path.join(root, "run"),
-        data=DataConfig(dir=os.path.join(root, "data"), synthetic_rows=3000, synthetic_seed=1),
+        data=DataConfig(dir=os.path.join(root, "data"), synthetic=True, synthetic_rows=3000, synthetic_seed=1),
         space=SpaceConfig(kind="full", num_blocks=1, extra={"dense_widths": [16, 32], "sparse_widths": [16]}),
         supernet=SupernetConfig(steps=12, warmup_steps=4, batch_size=128),
         finetune=FinetuneConfig(steps=4, batch_size=128, eval_batch_size=512, eval_steps=1),
@@ -106,3 +106,39 @@ def test_cli_parses_nasrec_commands(tmp_path):
     args = parser.parse_args(["nasrec", "run", "--config", str(bad)])
     with pytest.raises(ValueError, match="retrain.top_k"):
         args.func(args)
+
+
+def test_missing_data_folder_is_an_error_not_synthetic_data(tmp_path):
+    """A mistyped data.dir must not be filled with planted data: synthetic data is asked for by name."""
+    from tfnas.cli import main
+    from tfnas.nasrec.config import DataConfig, NASRecConfig
+    from tfnas.nasrec.pipeline import RunData
+    cfg = NASRecConfig(run_dir=str(tmp_path / "run"), data=DataConfig(dir=str(tmp_path / "data/adlut")))
+    cfg.save(str(tmp_path / "cfg.json"))
+    assert main(["nasrec", "train-supernet", "--config", str(tmp_path / "cfg.json"), "--no-progress"]) == 1
+    assert not os.path.exists(tmp_path / "data/adlut")
+    with pytest.raises(FileNotFoundError, match="data.synthetic"):
+        RunData(cfg)
+
+
+def test_nasrec_stage_holds_the_run_lock(tmp_path, capsys):
+    """A second writer on a NASRec run folder is refused while a live process holds its lock."""
+    import subprocess
+    import sys
+    from tfnas.cli import main
+    from tfnas.nasrec.config import NASRecConfig
+    from tfnas.runlock import RunLock
+    run_dir = tmp_path / "run"
+    NASRecConfig(run_dir=str(run_dir)).save(str(tmp_path / "cfg.json"))
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from tfnas.runlock import RunLock; "
+                               f"RunLock({str(run_dir)!r}, 'holder').acquire(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["nasrec", "search", "--config", str(tmp_path / "cfg.json"), "--no-progress"]) == 1
+        assert "lock" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(str(run_dir), "after"):  # the dead holder's lock is taken over
+        pass

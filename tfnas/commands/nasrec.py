@@ -44,7 +44,14 @@ def _run_stage(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tfnas.nasrec.pipeline import STAGES, Pipeline, run
 
+    from tfnas.runlock import RunLock
+
     cfg = _load(args)
+    with RunLock(cfg.run_dir, f"tfnas nasrec {args.stage}"):  # one writer per run folder
+        return _stage(args, cfg, STAGES, Pipeline, run)
+
+
+def _stage(args: argparse.Namespace, cfg, STAGES, Pipeline, run) -> int:
     progress = not args.no_progress
     if args.stage == "run":
         out = run(cfg, STAGES, progress=progress)

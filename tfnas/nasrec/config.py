@@ -14,10 +14,12 @@ from typing import Any
 
 @dataclasses.dataclass
 class DataConfig:
-    """Where the CTR data lives; planted synthetic data is written there first if it is missing."""
+    """Where the CTR data lives. Planted synthetic data is asked for by name (`synthetic: true`), never a
+    fallback: a folder without `spec.json` is an error unless `synthetic` is set."""
 
     dir: str = "data/generated/ctr_planted"
     fmt: str = "auto"
+    synthetic: bool = False  # write planted synthetic data into `dir` when it has no spec.json yet
     synthetic_rows: int = 200_000
     synthetic_seed: int = 0
     vocab_cap: int = 0  # 0 = no cap; NASRec caps tables while searching

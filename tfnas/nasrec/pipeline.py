@@ -16,7 +16,8 @@ STAGES = ("train-supernet", "search", "retrain", "export")
 
 
 class RunData:
-    """The config's CTR data: planted synthetic data written if missing, the spec, tf.data splits."""
+    """The config's CTR data: the spec and tf.data splits (planted synthetic data written first when the
+    config asks for it by `data.synthetic`)."""
 
     def __init__(self, cfg: NASRecConfig):
         from pipelines.ctr import dataset as ctr_data
@@ -24,6 +25,11 @@ class RunData:
         self.cfg = cfg.data
         self.dir = cfg.data.dir
         if not os.path.exists(os.path.join(self.dir, "spec.json")):
+            if not cfg.data.synthetic:
+                what = "folder does not exist" if not os.path.isdir(self.dir) else "folder has no spec.json"
+                raise FileNotFoundError(
+                    f"data.dir {self.dir!r}: {what}; give a data folder written by `tfnas data split` "
+                    "(or `tfnas data synth`), or set data.synthetic: true to write planted synthetic data there")
             from pipelines.ctr.synthetic import write_synthetic
             print(f"[nasrec] writing planted synthetic data ({cfg.data.synthetic_rows} rows) to {self.dir}",
                   flush=True)
