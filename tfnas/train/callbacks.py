@@ -1,0 +1,157 @@
+"""The callbacks every `train()` run gets beyond Keras's own TensorBoard and CSVLogger: the run state
+(per-epoch checkpoint, best-epoch checkpoint, early stopping) and the PNG learning curves, plus the
+history.csv helpers that make a resume exact.
+
+history.csv is Keras's CSVLogger file (0-based `epoch` column); `read_history` turns it into 1-based
+epochs.  The state callback runs last in an epoch, so a kill between the history row and the checkpoint
+leaves one row too many, which `truncate_history` drops on resume.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import tensorflow as tf
+
+HISTORY = "history.csv"
+CURVES = "curves.png"
+CHECKPOINTS = "checkpoints"
+
+
+def read_history(path: str) -> dict[str, list]:
+    """{column: values} from a CSVLogger file, `epoch` 1-based; {} if the file is missing or empty."""
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    out: dict[str, list] = {k: [] for k in rows[0]}
+    for i, row in enumerate(rows):
+        for k, v in row.items():
+            try:
+                out[k].append(int(v) + 1 if k == "epoch" else float(v))
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}:{i + 2}: field {k!r}: not a number: {v!r}") from None
+    return out
+
+
+def truncate_history(path: str, epochs_done: int) -> None:
+    """Keep only the header and the rows of epochs < `epochs_done` (0-based column), written atomically."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    if not lines:
+        return
+    header = next(csv.reader([lines[0]]))
+    if "epoch" not in header:
+        raise ValueError(f"{path}:1: no 'epoch' column in {header}")
+    col = header.index("epoch")
+    keep, seen = [lines[0]], set()
+    for line in lines[1:]:
+        fields = next(csv.reader([line]), [])
+        if not fields:
+            continue
+        epoch = int(fields[col])
+        if epoch < epochs_done and epoch not in seen:
+            seen.add(epoch)
+            keep.append(line)
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        f.writelines(keep)
+    os.replace(tmp, path)
+
+
+class RunState(tf.keras.callbacks.Callback):
+    """Per-epoch tf.train.Checkpoint of model + optimizer + epoch counter + best val loss / epoch
+    (CheckpointManager: files first, then the `checkpoint` index, so a kill leaves the previous one), a
+    model-only checkpoint of the best epoch (by `monitor`, lower is better), and early stopping after
+    `patience` epochs without improvement.  All state lives in the checkpoint, so a resume keeps it."""
+
+    def __init__(self, run_dir: str, model, optimizer, monitor: str = "val_loss", patience=None,
+                 max_to_keep: int = 2):
+        super().__init__()
+        self.monitor = monitor
+        self.patience = patience
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_value = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        root = os.path.join(run_dir, CHECKPOINTS)
+        self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
+                                        best_value=self.best_value, best_epoch=self.best_epoch)
+        self.manager = tf.train.CheckpointManager(self.ckpt, os.path.join(root, "last"), max_to_keep=max_to_keep)
+        self.best_ckpt = tf.train.Checkpoint(model=model)
+        self.best_manager = tf.train.CheckpointManager(self.best_ckpt, os.path.join(root, "best"), max_to_keep=1)
+
+    def restore(self) -> int:
+        """Restore the last checkpoint (if any); the number of epochs it holds."""
+        path = self.manager.latest_checkpoint
+        if path is None:
+            return 0
+        self.ckpt.restore(path).assert_existing_objects_matched()
+        return int(self.epoch.numpy())
+
+    def stopped(self) -> bool:
+        """Whether early stopping has already fired by the restored epoch."""
+        done, best = int(self.epoch.numpy()), int(self.best_epoch.numpy())
+        return bool(self.patience) and best > 0 and done - best >= self.patience
+
+    def restore_best(self) -> bool:
+        """Load the best epoch's weights into the model; False if no epoch was ever monitored."""
+        path = self.best_manager.latest_checkpoint
+        if path is None:
+            return False
+        self.best_ckpt.restore(path).expect_partial()
+        return True
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        value = (logs or {}).get(self.monitor)
+        if value is not None and math.isfinite(value) and value < float(self.best_value.numpy()):
+            self.best_value.assign(value)
+            self.best_epoch.assign(done)
+            self.best_manager.save(checkpoint_number=done)
+        self.epoch.assign(done)
+        self.manager.save(checkpoint_number=done)
+        if self.stopped():
+            self.model.stop_training = True
+
+
+class CurvesPlot(tf.keras.callbacks.Callback):
+    """After each epoch, redraw run_dir/curves.png from history.csv (so a resumed run plots every
+    epoch): one panel per metric, train and val lines, integer epoch ticks; matplotlib's Agg backend."""
+
+    def __init__(self, run_dir: str):
+        super().__init__()
+        self.history_path = os.path.join(run_dir, HISTORY)
+        self.path = os.path.join(run_dir, CURVES)
+
+    def on_epoch_end(self, epoch, logs=None):
+        plot_history(read_history(self.history_path), self.path)
+
+
+def plot_history(history: dict[str, list], path: str) -> None:
+    """Write the learning curves of `history` (read_history's dict) to `path` atomically."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    names = [k for k in history if k != "epoch" and not k.startswith("val_")]
+    if not names or not history.get("epoch"):
+        return
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        ax.plot(history["epoch"], history[name], marker="o", label="train")
+        if f"val_{name}" in history:
+            ax.plot(history["epoch"], history[f"val_{name}"], marker="o", label="val")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend()
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
