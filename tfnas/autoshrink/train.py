@@ -107,15 +107,26 @@ def compile_classifier(model, learning_rate: float, label_smoothing: float = 0.0
     return model
 
 
-def train_proxy(model, train: tuple, val: tuple, cfg: ProxyTraining, verbose: int = 0) -> dict:
-    """Train with the stop rules; returns best val accuracy, epochs run, stop reason and the history."""
-    compile_classifier(model, cfg.learning_rate, cfg.label_smoothing)
+def train_proxy(model, train: tuple, val: tuple, cfg: ProxyTraining, verbose: int = 0,
+                run_dir: str | None = None) -> dict:
+    """Train with the stop rules on the core `train()` (Adam, classification task); returns best val
+    accuracy, epochs run, stop reason and the history.  Without `run_dir` the run folder is temporary."""
+    import tempfile
+
+    import tensorflow as tf
+    from tfnas.train.task import ClassificationTask
+    from tfnas.train.trainer import train as core_train
+    task = ClassificationTask(num_classes=int(model.output_shape[-1]) if cfg.label_smoothing else None,
+                              label_smoothing=cfg.label_smoothing)
     rules = ProxyStopRules(cfg)
-    hist = model.fit(image_dataset(*train, cfg.batch_size, shuffle=True, seed=cfg.seed),
-                     validation_data=image_dataset(*val, cfg.batch_size), epochs=cfg.epochs,
-                     callbacks=[rules], verbose=verbose)
+    with tempfile.TemporaryDirectory(prefix="proxy_") as tmp:
+        out = core_train(model, task, image_dataset(*train, cfg.batch_size, shuffle=True, seed=cfg.seed),
+                         image_dataset(*val, cfg.batch_size), epochs=cfg.epochs,
+                         optimizer=tf.keras.optimizers.Adam(cfg.learning_rate), run_dir=run_dir or tmp,
+                         restore_best=False, callbacks=[rules], verbose=verbose)
+    history = {k: [float(v) for v in vs] for k, vs in out["history"].items() if k != "epoch"}
     return {"best_val_accuracy": rules.best_accuracy, "epochs": rules.epochs_run,
-            "stop_reason": rules.stop_reason, "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()}}
+            "stop_reason": rules.stop_reason, "history": history}
 
 
 def evaluate_accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
