@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import time
 
 import tensorflow as tf
 
@@ -120,16 +121,31 @@ class RunState(tf.keras.callbacks.Callback):
 
 
 class CurvesPlot(tf.keras.callbacks.Callback):
-    """After each epoch, redraw run_dir/curves.png from history.csv (so a resumed run plots every
-    epoch): one panel per metric, train and val lines, integer epoch ticks; matplotlib's Agg backend."""
+    """Draw run_dir/curves.png from history.csv (so a resumed run plots every epoch): one panel per
+    metric, train and val lines, integer epoch ticks; matplotlib's Agg backend.  Redrawn after an epoch
+    when `every_s` seconds have passed since the last drawing (short proxy runs stay cheap), and always
+    when training ends."""
 
-    def __init__(self, run_dir: str):
+    def __init__(self, run_dir: str, every_s: float = 30.0):
         super().__init__()
         self.history_path = os.path.join(run_dir, HISTORY)
         self.path = os.path.join(run_dir, CURVES)
+        self.every_s = every_s
+        self._last = None
+
+    def _draw(self):
+        plot_history(read_history(self.history_path), self.path)
+        self._last = time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        self._last = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        plot_history(read_history(self.history_path), self.path)
+        if self._last is None or time.monotonic() - self._last >= self.every_s:
+            self._draw()
+
+    def on_train_end(self, logs=None):
+        self._draw()
 
 
 def plot_history(history: dict[str, list], path: str) -> None:
