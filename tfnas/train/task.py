@@ -118,6 +118,7 @@ class TileBCETask(Task):
         return (parts[0], label) + rest
 
 
+@tf.keras.utils.register_keras_serializable(package="tfnas")
 class _PerTileBCE(tf.keras.losses.Loss):
     """Binary CE from logits, one value per tile ([B, H, W]), the label reshaped to the logits' shape."""
 
