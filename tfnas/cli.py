@@ -6,7 +6,8 @@ import importlib
 import os
 import sys
 
-COMMAND_MODULES = ("data", "ctr", "export", "nasrec", "autoshrink", "eda", "nasgem", "routability")
+COMMAND_MODULES = ("data", "ctr", "export", "nasrec", "autoshrink", "eda", "nasgem", "routability", "routenas",
+                   "flnet")
 
 
 def build_parser() -> argparse.ArgumentParser:
