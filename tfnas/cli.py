@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tfnas {_version()}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (also: TFNAS_DEBUG=1)")
+    parser.add_argument("--verbose", dest="tf_verbose", action="store_true",
+                        help="keep TensorFlow's start-up and C++ log lines (hidden by default)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -29,15 +31,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_tensorflow(verbose: bool = False) -> None:
+    """Hide TensorFlow's start-up noise (CUDA factory lines on CPU, oneDNN notes, deprecation warnings) unless
+    `verbose`; must run before TensorFlow is imported.  Real errors still reach the user as exceptions."""
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import logging
+    import warnings
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    for module in ("tensorflow", "keras", "tensorflow_recommenders", "tensorflow_federated"):
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+        warnings.filterwarnings("ignore", category=UserWarning, module=module)
+
+
 def _version() -> str:
     from tfnas import __version__
     return __version__
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_tensorflow(verbose=args.tf_verbose)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
