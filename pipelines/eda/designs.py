@@ -174,23 +174,32 @@ _MODULE_RX = re.compile(r"^\s*module\s+([A-Za-z_][A-Za-z0-9_$]*)", re.M)
 _COMMENT_RX = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 
 
-def from_verilog_file(path: str | Path, family: str | None = None) -> Design:
-    """Design from one user Verilog file; the top is the module named like the file, else the last module."""
+def from_verilog_text(text: str, name: str, family: str, source: str, top: str | None = None,
+                      stem: str | None = None) -> Design:
+    """Design from Verilog text; the top is `top` if given, else the module named `stem`, else the last module."""
+    code = _COMMENT_RX.sub(" ", text)
+    modules = _MODULE_RX.findall(code)
+    if not modules:
+        raise DesignError(f"{source}: no 'module' declaration found (not a Verilog design?)")
+    n_end = len(re.findall(r"\bendmodule\b", code))
+    if n_end != len(modules):
+        raise DesignError(f"{source}: {len(modules)} 'module' but {n_end} 'endmodule' (truncated or broken file?)")
+    if top is not None and top not in modules:
+        raise DesignError(f"{source}: --top {top!r} is not a module here (modules: {', '.join(modules)})")
+    stem = name if stem is None else stem
+    chosen = top or (stem if stem in modules else modules[-1])
+    return Design(name, family, chosen, text, source=source, params={"modules": modules})
+
+
+def from_verilog_file(path: str | Path, family: str | None = None, top: str | None = None) -> Design:
+    """Design from one user Verilog file; the top is `top`, else the module named like the file, else the last."""
     p = Path(path)
     try:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise DesignError(f"{p}: cannot read Verilog file: {e}") from e
-    code = _COMMENT_RX.sub(" ", text)
-    modules = _MODULE_RX.findall(code)
-    if not modules:
-        raise DesignError(f"{p}: no 'module' declaration found (not a Verilog design?)")
-    n_end = len(re.findall(r"\bendmodule\b", code))
-    if n_end != len(modules):
-        raise DesignError(f"{p}: {len(modules)} 'module' but {n_end} 'endmodule' (truncated or broken file?)")
-    top = p.stem if p.stem in modules else modules[-1]
     name = re.sub(r"[^A-Za-z0-9_]", "_", p.stem)
-    return Design(name, family or "user", top, text, source=str(p), params={"modules": modules})
+    return from_verilog_text(text, name, family or "user", str(p), top=top, stem=p.stem)
 
 
 def from_verilog_dir(path: str | Path) -> list[Design]:
@@ -207,8 +216,8 @@ def from_verilog_dir(path: str | Path) -> list[Design]:
     return out
 
 
-def resolve(specs) -> list[Design]:
-    """Designs for a list of specs (generator names, .v files, directories); comma-separated strings allowed."""
+def resolve(specs, top: str | None = None) -> list[Design]:
+    """Designs for specs (generator names, .v files, directories; comma-separated allowed); `top` for .v files."""
     if isinstance(specs, str):
         specs = [specs]
     items = [s.strip() for spec in specs for s in str(spec).split(",") if s.strip()]
@@ -220,7 +229,7 @@ def resolve(specs) -> list[Design]:
         elif s.endswith(".v") or p.is_file():
             if not p.is_file():
                 raise DesignError(f"{p}: Verilog file not found")
-            designs.append(from_verilog_file(p))
+            designs.append(from_verilog_file(p, top=top))
         else:
             designs.append(from_spec(s))
     names = [d.name for d in designs]

@@ -1,6 +1,7 @@
 """`tfnas eda generate|split|show`: make labelled placements with the Debian EDA flow, split them, draw one."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 
@@ -9,9 +10,15 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("eda", help="routability data from a real EDA flow (qflow: yosys, graywolf, qrouter)")
     sub = p.add_subparsers(dest="eda_command", metavar="ACTION")
 
-    g = sub.add_parser("generate", help="synthesise designs once, then place + route many layouts (resumable)")
-    g.add_argument("--designs", nargs="+", required=True,
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    g = sub.add_parser("generate", help="synthesise designs once, then place + route many layouts (resumable)",
+                       formatter_class=fmt)
+    g.add_argument("--designs", nargs="+", default=[],
                    help="design specs: mult<N>, addtree<K>x<W>, alu<W>, rand<GATES>s<SEED>, .v files or directories")
+    g.add_argument("--suite", nargs="+", default=[], choices=("iscas85", "epfl", "banyan", "generated"),
+                   help="named suites (circuitgraph netlists or generated families); the suite is the design family")
+    g.add_argument("--top", default=None, help="top module of the given .v files / suite netlists (default: the "
+                   "module named like the file, else the last module)")
     g.add_argument("--placements-per-design", type=int, default=10)
     g.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
     g.add_argument("--out", required=True, help="dataset directory (re-running resumes it)")
@@ -42,8 +49,16 @@ def register(subparsers) -> None:
 
 
 def _generate(args) -> int:
-    from pipelines.eda import designs, generate
-    ds = designs.resolve(args.designs)
+    from pipelines.eda import designs, generate, suites
+    if not args.designs and not args.suite:
+        raise ValueError("eda generate: give --designs and/or --suite")
+    ds = designs.resolve(args.designs, top=args.top) if args.designs else []
+    for name in args.suite:
+        ds.extend(suites.suite_designs(name, top=args.top))
+    names = [d.name for d in ds]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"eda generate: duplicate design names {', '.join(dup)} (a design given twice?)")
     summary = generate.generate(ds, args.out, args.placements_per_design, seed=args.seed, jobs=args.jobs,
                                 techs=tuple(args.tech), place_timeout=args.place_timeout,
                                 route_timeout=args.route_timeout, retry_failed=not args.no_retry_failed,
@@ -64,6 +79,13 @@ def _split(args) -> int:
         result = splits.client_split_by_family(recs, args.clients, seed=args.seed, test_fraction=args.test_fraction)
         counts = {k: f"families {','.join(v['families'])}: train {len(v['train']['samples'])}, "
                      f"test {len(v['test']['samples'])} samples" for k, v in result.items()}
+    if args.by == "design":
+        empty = [k for (k, v), f in zip(result.items(), fr) if f > 0 and not v["samples"]]
+    else:
+        empty = [f"{k}/{part}" for k, v in result.items() for part in ("train", "test") if not v[part]["samples"]]
+    if empty:
+        raise ValueError(f"eda split {args.dataset}: empty split(s) {', '.join(empty)} "
+                         f"({len(recs)} samples; add designs or change --fractions/--clients)")
     out = args.out or str(Path(args.dataset) / "splits" / f"{args.by}_seed{args.seed}.json")
     splits.save_splits(result, out)
     for k, v in counts.items():

@@ -1,0 +1,70 @@
+"""Named suites from circuitgraph's netlists, `--top`, and `eda split` refusing an empty split (no EDA tools)."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from pipelines.eda import designs, suites
+from tfnas.commands import eda as eda_cmd
+
+
+def test_suites_read_circuitgraph_netlists_with_family():
+    for name in ("iscas85", "epfl", "banyan"):
+        ds = suites.suite_designs(name)
+        assert len(ds) == len(suites.SUITES[name]) and {d.family for d in ds} == {name}
+        assert all(d.top in d.params["modules"] and "endmodule" in d.verilog for d in ds)
+        assert all(d.source.startswith("circuitgraph:netlists/") for d in ds)
+    c880 = suites.suite_designs("iscas85", ["c880"])[0]
+    assert c880.name == "c880" and c880.top == "c880"
+    assert [d.name for d in suites.suite_designs("generated", ["mult6", "alu8"])] == ["mult6", "alu8"]
+
+
+def test_suite_errors_name_the_problem():
+    with pytest.raises(designs.DesignError, match="unknown suite 'nope'"):
+        suites.suite_designs("nope")
+    with pytest.raises(designs.DesignError, match="unknown design.*c9999"):
+        suites.suite_designs("iscas85", ["c9999"])
+    with pytest.raises(designs.DesignError, match="--top 'zzz' is not a module"):
+        suites.suite_designs("iscas85", ["c432"], top="zzz")
+
+
+def test_top_picks_the_module(tmp_path):
+    f = tmp_path / "two.v"
+    f.write_text("module leaf(input a, output y); assign y = a; endmodule\n"
+                 "module wrap(input a, output y); leaf u(.a(a), .y(y)); endmodule\n")
+    assert designs.resolve([str(f)])[0].top == "wrap"
+    assert designs.resolve([str(f)], top="leaf")[0].top == "leaf"
+    with pytest.raises(designs.DesignError, match=r"two\.v: --top 'other'"):
+        designs.resolve([str(f)], top="other")
+
+
+def _parser():
+    ap = argparse.ArgumentParser(prog="tfnas")
+    eda_cmd.register(ap.add_subparsers())
+    return ap
+
+
+def test_generate_needs_designs_or_suite_and_rejects_duplicates(tmp_path):
+    a = _parser().parse_args(["eda", "generate", "--out", str(tmp_path / "ds")])
+    with pytest.raises(ValueError, match="give --designs and/or --suite"):
+        a.func(a)
+    a = _parser().parse_args(["eda", "generate", "--suite", "generated", "--designs", "mult6",
+                              "--out", str(tmp_path / "ds")])
+    with pytest.raises(ValueError, match="duplicate design names mult6"):
+        a.func(a)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_split_refuses_an_empty_split(tmp_path, monkeypatch):
+    """Two designs cannot fill train/val/test: the issue-15 case that used to write an empty test split silently."""
+    from pipelines.eda import splits
+    recs = [{"design": d, "family": "f", "sample_dir": str(tmp_path / f"{d}_{i}")}
+            for d in ("a", "b") for i in range(2)]
+    monkeypatch.setattr(splits, "index", lambda ds: recs)
+    a = _parser().parse_args(["eda", "split", str(tmp_path)])
+    with pytest.raises(ValueError, match="empty split.*test"):
+        a.func(a)
+    assert not (tmp_path / "splits").exists()
+    a = _parser().parse_args(["eda", "split", str(tmp_path), "--fractions", "0.5,0.5,0"])   # asked-for empty: fine
+    assert a.func(a) == 0 and (tmp_path / "splits" / "design_seed0.json").is_file()
