@@ -82,7 +82,8 @@ def _split(args) -> int:
     if args.by == "design":
         empty = [k for (k, v), f in zip(result.items(), fr) if f > 0 and not v["samples"]]
     else:
-        empty = [f"{k}/{part}" for k, v in result.items() for part in ("train", "test") if not v[part]["samples"]]
+        parts = ("train", "test") if args.test_fraction > 0 else ("train",)   # --test-fraction 0 asks for no test
+        empty = [f"{k}/{part}" for k, v in result.items() for part in parts if not v[part]["samples"]]
     if empty:
         raise ValueError(f"eda split {args.dataset}: empty split(s) {', '.join(empty)} "
                          f"({len(recs)} samples; add designs or change --fractions/--clients)")
