@@ -68,3 +68,27 @@ def test_split_refuses_an_empty_split(tmp_path, monkeypatch):
     assert not (tmp_path / "splits").exists()
     a = _parser().parse_args(["eda", "split", str(tmp_path), "--fractions", "0.5,0.5,0"])   # asked-for empty: fine
     assert a.func(a) == 0 and (tmp_path / "splits" / "design_seed0.json").is_file()
+
+
+@pytest.mark.skipif(not __import__("pipelines.eda.tools", fromlist=["x"]).tools_available(),
+                    reason="EDA tools not installed")
+def test_rows_per_tile_refines_the_grid_and_guards_resume(tmp_path):
+    import json
+
+    from pipelines.eda import generate
+    space = generate.KnobSpace(initial_density=(None,), aspect_ratio=(1.0,), graywolf_fast=(10,),
+                               route_layers_drop=(0,))
+    ds = designs.resolve(["mult4"])
+    shapes = {}
+    for rpt in (2, 1):
+        out = tmp_path / f"r{rpt}"
+        s = generate.generate(ds, out, 1, seed=5, jobs=1, space=space, progress=False, rows_per_tile=rpt)
+        assert s.done == 1, s.table()
+        meta = json.loads(next(out.rglob("sample.json")).read_text())["meta"]
+        assert meta["maps"]["rows_per_tile"] == rpt
+        shapes[rpt] = (meta["maps"]["grid"]["ny"], meta["maps"]["grid"]["nx"])
+    assert shapes[1][0] >= 2 * shapes[2][0] - 1 and shapes[1][1] >= 2 * shapes[2][1] - 1
+    assert json.loads((tmp_path / "r1" / "manifest.json").read_text())["rows_per_tile"] == 1
+    assert "rows_per_tile" not in json.loads((tmp_path / "r2" / "manifest.json").read_text())
+    with pytest.raises(ValueError, match="rows_per_tile=1, asked for 2"):
+        generate.generate(ds, tmp_path / "r1", 1, seed=5, jobs=1, space=space, progress=False)

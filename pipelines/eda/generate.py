@@ -54,10 +54,11 @@ class Job:
     design: Design
     tech: str
     knobs: flow.Knobs
+    rows_per_tile: int = 2   # rasteriser tile side in placement rows (the resolution knob)
 
 
 def plan(designs: list[Design], placements_per_design: int, seed: int, techs=("osu018",),
-         space: KnobSpace | None = None) -> list[Job]:
+         space: KnobSpace | None = None, rows_per_tile: int = 2) -> list[Job]:
     """Deterministic job list: placement i of a design uses techs[i % len(techs)] and knobs drawn from
     (seed, design, i)."""
     space = space or KnobSpace()
@@ -66,7 +67,7 @@ def plan(designs: list[Design], placements_per_design: int, seed: int, techs=("o
         for i in range(placements_per_design):
             tech = techs[i % len(techs)]
             rng = random.Random(f"{seed}/{d.name}/{tech}/{i}")
-            jobs.append(Job(f"{d.name}__{tech}__p{i:04d}", d, tech, space.draw(rng, tech)))
+            jobs.append(Job(f"{d.name}__{tech}__p{i:04d}", d, tech, space.draw(rng, tech), rows_per_tile))
     return jobs
 
 
@@ -84,8 +85,9 @@ def is_done(out: Path, pid: str) -> bool:
 def _default_writer(result: flow.FlowResult, lef_paths: list[str], meta: dict, out_dir: str) -> None:
     from pipelines.eda.def_maps import make_sample   # part B's rasteriser (imported lazily: numpy-heavy)
     t0, c0 = time.monotonic(), time.process_time()
+    rows_per_tile = meta.pop("rows_per_tile", 2)   # make_sample records it in sample.json itself
     sample = make_sample(result.placed_def, result.routed_def, lef_paths, result.failed_nets_stage1,
-                         result.failed_nets_stage2, result.congestion_path, meta)
+                         result.failed_nets_stage2, result.congestion_path, meta, rows_per_tile=rows_per_tile)
     sample.meta.setdefault("timings_s", {}).update(parse=round(time.monotonic() - t0, 4),
                                                    cpu_parse=round(time.process_time() - c0, 4))
     meta.setdefault("timings_s", {}).update(sample.meta["timings_s"])   # the run record shows the parse steps too
@@ -109,6 +111,7 @@ def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, r
         meta = {"placement_id": job.placement_id, "design": job.design.name, "family": job.design.family,
                 "top": synth.top, "technology": job.tech, "n_cells": synth.n_cells, **res.layout,
                 "knobs": job.knobs.to_dict(), "tool_versions": tools.tool_versions(), "timings_s": dict(res.timings_s),
+                **({"rows_per_tile": job.rows_per_tile} if job.rows_per_tile != 2 else {}),
                 "routed": len(res.failed_nets_stage2) == 0, "n_failed_stage1": len(res.failed_nets_stage1),
                 "n_failed_stage2": len(res.failed_nets_stage2), "failed_nets_stage1": res.failed_nets_stage1,
                 "failed_nets_stage2": res.failed_nets_stage2, "flow_version": flow.FLOW_VERSION}
@@ -214,7 +217,7 @@ def expected_cost(job: Job, synth: flow.SynthResult) -> float:
 def generate(designs: list[Design], out_dir, placements_per_design: int, seed: int = 0, jobs: int = 2,
              techs=("osu018",), space: KnobSpace | None = None, place_timeout: float = 300,
              route_timeout: float = 300, retry_failed: bool = True, keep_defs: bool = False, progress: bool = True,
-             writer=None, legacy: bool = False) -> Summary:
+             writer=None, legacy: bool = False, rows_per_tile: int = 2) -> Summary:
     """Make `placements_per_design` labelled placements of every design into `out_dir` (resumable, `jobs` processes).
 
     Jobs start longest-expected first (`expected_cost`), so no worker idles at the end behind one big placement;
@@ -223,9 +226,11 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
     out = Path(out_dir)
     space = space or KnobSpace()
     t0 = time.monotonic()
-    all_jobs = plan(designs, placements_per_design, seed, tuple(techs), space)
+    if rows_per_tile < 1:
+        raise ValueError(f"rows_per_tile must be >= 1, got {rows_per_tile}")
+    all_jobs = plan(designs, placements_per_design, seed, tuple(techs), space, rows_per_tile)
     summary = Summary(jobs=jobs)
-    _check_manifest(out, seed, techs, space)
+    _check_manifest(out, seed, techs, space, rows_per_tile)
     pending = []
     for j in all_jobs:
         failed_before = (out / "failures" / f"{j.placement_id}.json").exists()
@@ -238,7 +243,7 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
         return summary
     tools.require_tools()
     out.mkdir(parents=True, exist_ok=True)
-    _write_manifest(out, designs, placements_per_design, seed, techs, space)
+    _write_manifest(out, designs, placements_per_design, seed, techs, space, rows_per_tile)
     cache = str(out / "synth")
     pairs = sorted({(j.design.name, j.tech) for j in pending})
     by_name = {d.name: d for d in designs}
@@ -317,23 +322,28 @@ def _bar(total: int, enabled: bool):
     return tqdm(total=total, desc="placements", unit="pl", dynamic_ncols=True)
 
 
-def _check_manifest(out: Path, seed, techs, space) -> None:
-    """Refuse to resume a dataset made with another seed, technology list or knob space."""
+def _check_manifest(out: Path, seed, techs, space, rows_per_tile: int = 2) -> None:
+    """Refuse to resume a dataset made with another seed, technology list, knob space or tile size."""
     path = out / "manifest.json"
     if not path.is_file():
         return
     old = json.loads(path.read_text())
     same_space = old.get("knob_space") == json.loads(json.dumps(space.to_dict()))
+    if old.get("rows_per_tile", 2) != rows_per_tile:
+        raise ValueError(f"{path}: existing dataset has rows_per_tile={old.get('rows_per_tile', 2)}, asked for "
+                         f"{rows_per_tile}; use a new --out directory or the same --rows-per-tile")
     if old.get("seed") != seed or old.get("techs") != list(techs) or not same_space:
         raise ValueError(f"{path}: existing dataset was made with seed={old.get('seed')}, techs={old.get('techs')}, "
                          f"knob space {old.get('knob_space')}; use a new --out directory or the same settings")
 
 
-def _write_manifest(out: Path, designs, n, seed, techs, space) -> None:
+def _write_manifest(out: Path, designs, n, seed, techs, space, rows_per_tile: int = 2) -> None:
     path = out / "manifest.json"
     new = {"seed": seed, "placements_per_design": n, "techs": list(techs), "knob_space": space.to_dict(),
            "designs": {d.name: {"family": d.family, "top": d.top, "source": d.source} for d in designs},
            "flow_version": flow.FLOW_VERSION}
+    if rows_per_tile != 2:   # key absent at the default: manifests made before the knob stay byte-identical
+        new["rows_per_tile"] = rows_per_tile
     if path.is_file():
         old = json.loads(path.read_text())
         new["designs"] = {**old.get("designs", {}), **new["designs"]}

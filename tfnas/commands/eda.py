@@ -28,7 +28,9 @@ def register(subparsers) -> None:
     g.add_argument("--route-timeout", type=float, default=300.0, help="seconds per qrouter run")
     g.add_argument("--no-retry-failed", action="store_true", help="skip placements that failed in an earlier run")
     g.add_argument("--keep-defs", action="store_true", help="keep gzipped placed/routed DEF + congestion per sample")
-    g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--rows-per-tile", type=int, default=2,
+                   help="rasteriser tile side in placement rows (smaller = finer maps; 1 doubles the grid of 2)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.set_defaults(func=_generate)
 
     s = sub.add_parser("split", help="split a dataset by design, or into federated clients by design family")
@@ -62,7 +64,8 @@ def _generate(args) -> int:
     summary = generate.generate(ds, args.out, args.placements_per_design, seed=args.seed, jobs=args.jobs,
                                 techs=tuple(args.tech), place_timeout=args.place_timeout,
                                 route_timeout=args.route_timeout, retry_failed=not args.no_retry_failed,
-                                keep_defs=args.keep_defs, progress=not args.no_progress)
+                                keep_defs=args.keep_defs, progress=not args.no_progress,
+                                rows_per_tile=args.rows_per_tile)
     print(summary.table())
     return 0 if not summary.failed else 1
 
