@@ -92,3 +92,15 @@ def test_rows_per_tile_refines_the_grid_and_guards_resume(tmp_path):
     assert "rows_per_tile" not in json.loads((tmp_path / "r2" / "manifest.json").read_text())
     with pytest.raises(ValueError, match="rows_per_tile=1, asked for 2"):
         generate.generate(ds, tmp_path / "r1", 1, seed=5, jobs=1, space=space, progress=False)
+
+
+def test_summary_prints_crash_reason_with_its_record_path():
+    from pipelines.eda import generate
+    s = generate.Summary(jobs=1)
+    s.records = [{"placement_id": "m__osu018__p0001", "status": "failed", "reason": "timeout", "stage": "route",
+                  "detail": "qrouter ran\nqrouter exceeded 300 s", "record": "/ds/failures/m__osu018__p0001.json"},
+                 {"placement_id": "x__osu018__p0000", "status": "failed", "reason": "synthesis", "detail": "yosys"}]
+    s.synthesis_errors = {"x": "yosys: syntax error line 3"}
+    t = s.table()
+    assert "failed [m__osu018__p0001] timeout/route: qrouter exceeded 300 s (record: /ds/failures/" in t
+    assert t.count("synthesis error [x]") == 1 and "failed [x__osu018__p0000]" not in t

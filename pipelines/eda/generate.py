@@ -139,6 +139,7 @@ def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, r
     rec["seconds"] = round(time.monotonic() - t0, 3)
     rec["cpu_s"] = round(_cpu_seconds() - cpu0, 3)
     if rec["status"] == "failed":
+        rec["record"] = str(out / "failures" / f"{job.placement_id}.json")
         _write_json(out / "failures" / f"{job.placement_id}.json", rec)
     return rec
 
@@ -206,6 +207,13 @@ class Summary:
         lines = [f"{a:<{w}}  {b:>8}" for a, b in rows]
         for name, msg in self.synthesis_errors.items():
             lines.append(f"synthesis error [{name}]: {msg}")
+        crashes = [r for r in self.records if r.get("status") == "failed" and r.get("reason") != "synthesis"]
+        for r in crashes[:10]:   # synthesis errors are listed once per design above; the rest name their record
+            last = (str(r.get("detail") or "").strip().splitlines() or [""])[-1][:200]
+            lines.append(f"failed [{r['placement_id']}] {r.get('reason')}/{r.get('stage')}: {last} "
+                         f"(record: {r.get('record', 'failures/' + r['placement_id'] + '.json')})")
+        if len(crashes) > 10:
+            lines.append(f"... and {len(crashes) - 10} more failed placements (see the failures/ folder)")
         return "\n".join(lines)
 
 
