@@ -104,3 +104,18 @@ def test_summary_prints_crash_reason_with_its_record_path():
     t = s.table()
     assert "failed [m__osu018__p0001] timeout/route: qrouter exceeded 300 s (record: /ds/failures/" in t
     assert t.count("synthesis error [x]") == 1 and "failed [x__osu018__p0000]" not in t
+
+
+def test_show_drops_the_duplicate_max_panel_and_names_units(tmp_path):
+    import numpy as np
+
+    from pipelines.eda import show
+    u = np.arange(24, dtype=float).reshape(2, 3, 4)
+    panels = show._panels({"utilisation": u, "utilisation_max": u.max(axis=0), "hotspot_stage2": np.zeros((3, 4)),
+                           "via_count": np.ones((3, 4))})
+    assert [p[0] for p in panels] == ["utilisation_max", "hotspot_stage2", "via_count"]
+    assert show._unit({"via_count": "vias per tile"}, "via_count") == "vias per tile"
+    assert show._unit({}, "hotspot_stage2") == "hotspot (0/1)" and show._unit({}, "other") == "a.u."
+    sample = next((__import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "eda_default" /
+                   "samples").iterdir())
+    assert show.render(str(sample), str(tmp_path / "s.png")) and (tmp_path / "s.png").stat().st_size > 10_000

@@ -7,15 +7,26 @@ from pipelines.eda.sample import Sample
 
 
 def _panels(maps: dict) -> list:
-    """2-D maps as (title, array); [L, H, W] maps shown as their max over layers."""
+    """2-D maps as (title, array, key); [L, H, W] maps shown as their max over layers; a map equal to one
+    already listed is dropped (e.g. "utilisation (max of 6)" is "utilisation_max")."""
     out = []
     for name, arr in maps.items():
-        arr = np.asarray(arr)
+        arr, key = np.asarray(arr), name
+        if arr.ndim == 3:
+            twin = maps.get(f"{name}_max")
+            if twin is not None and np.array_equal(np.asarray(twin), arr.max(axis=0)):
+                continue
+            name, arr = f"{name} (max of {arr.shape[0]})", arr.max(axis=0)
         if arr.ndim == 2:
-            out.append((name, arr))
-        elif arr.ndim == 3:
-            out.append((f"{name} (max of {arr.shape[0]})", arr.max(axis=0)))
+            out.append((name, arr, key))
     return out
+
+
+def _unit(units: dict, key: str) -> str:
+    """Unit of a map from sample.json's `maps.units` (longest matching prefix), else 'a.u.'."""
+    units = {"hotspot": "hotspot (0/1)", **units}
+    best = max((k for k in units if key.startswith(k)), key=len, default=None)
+    return units[best] if best else "a.u."
 
 
 def render(sample_dir: str, png_path: str) -> str:
@@ -28,6 +39,9 @@ def render(sample_dir: str, png_path: str) -> str:
     rows = [("feature", _panels(s.features)), ("label", _panels(s.labels))]
     ncols = max(1, max(len(p) for _, p in rows))
     fig, axes = plt.subplots(2, ncols, figsize=(2.6 * ncols, 5.6), squeeze=False)
+    maps_meta = s.meta.get("maps", {}) if isinstance(s.meta.get("maps"), dict) else {}
+    units = maps_meta.get("units", {})
+    tile_um = (maps_meta.get("grid") or {}).get("tile_w")
     for r, (kind, panels) in enumerate(rows):
         for c in range(ncols):
             ax = axes[r][c]
@@ -35,11 +49,24 @@ def render(sample_dir: str, png_path: str) -> str:
             if c >= len(panels):
                 ax.axis("off")
                 continue
-            title, arr = panels[c]
-            cmap = "viridis" if kind == "feature" else "magma"
-            im = ax.imshow(arr, origin="lower", cmap=cmap, interpolation="nearest")
+            title, arr, key = panels[c]
+            unit = _unit(units, key)
+            if np.all(arr == arr.flat[0]):   # constant: a flat grey field, labelled, no misleading colour bar
+                ax.imshow(np.zeros_like(arr, dtype=float), origin="lower", cmap="Greys", vmin=0, vmax=4,
+                          interpolation="nearest")
+                ax.text(0.5, 0.5, f"constant\n{float(arr.flat[0]):g} {unit}", ha="center", va="center",
+                        fontsize=7, transform=ax.transAxes)
+            else:
+                cmap = "viridis" if kind == "feature" else "magma"
+                im = ax.imshow(arr, origin="lower", cmap=cmap, interpolation="nearest")
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label(unit, fontsize=6)
             ax.set_title(f"{kind}: {title}", fontsize=7)
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            if r == 0 and c == 0:   # scale bar: a quarter of the width, in tiles (and µm when the grid says)
+                n = max(1, arr.shape[1] // 4)
+                ax.annotate("", xy=(n / arr.shape[1], -0.04), xytext=(0, -0.04), xycoords="axes fraction",
+                            arrowprops={"arrowstyle": "-", "lw": 3, "color": "k"}, annotation_clip=False)
+                ax.text(0, -0.07, f"{n} tile{'s' if n > 1 else ''}" + (f" = {n * tile_um:g} µm" if tile_um else ""),
+                        fontsize=6, va="top", transform=ax.transAxes)
     scalars = {k: float(v) for k, v in s.labels.items() if np.ndim(v) == 0}
     name = s.meta.get("placement_id") or s.meta.get("name") or s.meta.get("design", "")
     fig.suptitle(f"{name}  " + "  ".join(f"{k}={v:g}" for k, v in scalars.items()), fontsize=8)
