@@ -4,6 +4,7 @@ import random
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN conv-grad segfault on AVX-512 (tfnas/__init__.py)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
