@@ -8,7 +8,7 @@ feature (its model expects a dense input; the transform feeds zeros), and folds 
 """
 from __future__ import annotations
 
-from pipelines.ctr.delimited import LineFormat
+from pipelines.ctr.lineformat import LineFormat
 from pipelines.ctr.schema import FeatureSpec
 
 COLUMNS = ("id", "click", "hour", "C1", "banner_pos", "site_id", "site_domain", "site_category", "app_id",

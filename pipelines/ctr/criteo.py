@@ -6,7 +6,7 @@ sizes below are the per-field cardinalities listed in its nasrec/utils/config.py
 """
 from __future__ import annotations
 
-from pipelines.ctr.delimited import LineFormat
+from pipelines.ctr.lineformat import LineFormat
 from pipelines.ctr.schema import FeatureSpec
 
 NUM_DENSE = 13

@@ -1,77 +1,22 @@
 """One entry point from CTR files of any supported format to raw or processed tf.data batches.
 
-A data directory written by `tfnas data synth` / `tfnas data split` holds train/valid/test files, `spec.json`
-(a FeatureSpec) and `dataset.json` (format and row counts); NASRec's `shard-*/{train,val,test}.txt` layout
-is also understood.
+The data folder layout (what `tfnas data split` writes, and what a hand-made folder needs) is in `folder.py`.
 """
 from __future__ import annotations
 
-import glob
-import json
 import os
 from typing import Sequence
 
 import tensorflow as tf
 
-from pipelines.ctr import avazu, criteo, kdd12
 from pipelines.ctr.badrows import BadRowReport, check_policy
 from pipelines.ctr.delimited import line_dataset
 from pipelines.ctr.features import CTRPreprocessor
+from pipelines.ctr.formats import LINE_MODULES as _LINE_MODULES
+from pipelines.ctr.formats import default_spec  # noqa: F401 (re-exported)
+from pipelines.ctr.folder import FORMATS, SPLITS, load_info, load_spec, split_paths  # noqa: F401 (re-exported)
 from pipelines.ctr.schema import FeatureSpec, save_spec  # noqa: F401 (re-exported)
 
-FORMATS = ("criteo", "avazu", "kdd12", "table")
-SPLITS = ("train", "valid", "test")
-_LINE_MODULES = {"criteo": criteo, "avazu": avazu, "kdd12": kdd12}
-_EXTS = ("txt", "tsv", "csv", "parquet")
-
-
-def default_spec(fmt: str, cap: int = 500_000) -> FeatureSpec:
-    """The standard FeatureSpec of a public format (NASRec table sizes capped at `cap`)."""
-    if fmt not in _LINE_MODULES:
-        raise ValueError(f"no default spec for format {fmt!r}; use one of {sorted(_LINE_MODULES)} "
-                         "or declare a TableSchema")
-    return _LINE_MODULES[fmt].default_spec(cap)
-
-
-def load_spec(data_dir) -> FeatureSpec:
-    """Read `data_dir/spec.json` (written by the synth and split tools)."""
-    path = os.path.join(os.fspath(data_dir), "spec.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no spec.json; create the directory with `tfnas data synth` "
-                                "or `tfnas data split`")
-    with open(path) as f:
-        return FeatureSpec.from_json(f.read())
-
-
-def load_info(data_dir) -> dict:
-    """Read `data_dir/dataset.json` (format, rows per split, ...); {} when absent."""
-    path = os.path.join(os.fspath(data_dir), "dataset.json")
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
-
-
-def split_paths(data_dir) -> dict[str, list[str]]:
-    """{"train": [...], "valid": [...], "test": [...]} for `split.ext`, `split-*.ext`, `split/*` or NASRec
-    `shard-*/{train,val,test}.txt` files under `data_dir`."""
-    data_dir = os.fspath(data_dir)
-    if not os.path.isdir(data_dir):
-        raise FileNotFoundError(f"{data_dir}: not a directory")
-    out = {}
-    for split in SPLITS:
-        names = (split, "val") if split == "valid" else (split,)
-        found: list[str] = []
-        for name in names:
-            for ext in _EXTS:
-                found += glob.glob(os.path.join(data_dir, f"{name}.{ext}"))
-                found += glob.glob(os.path.join(data_dir, f"{name}-*.{ext}"))
-                found += glob.glob(os.path.join(data_dir, name, f"*.{ext}"))
-                found += glob.glob(os.path.join(data_dir, "shard-*", f"{name}.{ext}"))
-        out[split] = sorted(set(found))
-    if not any(out.values()):
-        raise FileNotFoundError(f"{data_dir}: no train/valid/test files found")
-    return out
 
 
 def make_dataset(paths, fmt: str, spec: FeatureSpec, batch_size: int, *, shuffle: bool = False,

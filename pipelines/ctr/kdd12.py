@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import os
 
-import tensorflow as tf
-
-from pipelines.ctr.delimited import LineFormat
+from pipelines.ctr.lineformat import LineFormat
 from pipelines.ctr.schema import FeatureSpec
 
 DENSE_NAMES = ("Impression", "Depth", "Position")
@@ -45,33 +43,38 @@ def _n_fields(path: str) -> int | None:
 
 def _profile_join(profile_path: str):
     """TF transform appending Gender and Age looked up by UserID (last raw categorical column)."""
+    import tensorflow as tf
     tables = []
     for value_index in (1, 2):
         init = tf.lookup.TextFileInitializer(profile_path, tf.string, 0, tf.string, value_index,
                                              delimiter="\t")
         tables.append(tf.lookup.StaticHashTable(init, default_value="0"))
 
-    def transform(cats: tf.Tensor) -> tf.Tensor:
+    def transform(cats):
         user = cats[:, -1]
         return tf.concat([cats] + [t.lookup(user)[:, None] for t in tables], axis=1)
 
     return transform
 
 
-def _blank_profile(cats: tf.Tensor) -> tf.Tensor:
+def _blank_profile(cats):
+    import tensorflow as tf
     blank = tf.fill([tf.shape(cats)[0], 2], "")
     return tf.concat([cats, blank], axis=1)
 
 
-def line_format(spec: FeatureSpec, paths=()) -> LineFormat:
-    """NASRec's prepared 14-field layout, or raw training.txt (12 fields) detected from the first file."""
+def line_format(spec: FeatureSpec, paths=(), with_transform: bool = True) -> LineFormat:
+    """NASRec's prepared 14-field layout, or raw training.txt (12 fields) detected from the first file.
+
+    with_transform=False leaves out the user-profile join (a TF lookup table), for row checks only."""
     if spec.num_dense != 3 or spec.num_sparse != 10:
         raise ValueError(f"kdd12: spec must have 3 dense and 10 sparse features, "
                          f"got {spec.num_dense} and {spec.num_sparse}")
     counts = [c for c in (_n_fields(p) for p in paths) if c is not None]
     if counts and counts[0] == len(RAW_COLUMNS):
         profile = os.path.join(os.path.dirname(os.path.abspath(paths[0])), PROFILE_FILE)
-        join = _profile_join(profile) if os.path.exists(profile) else _blank_profile
+        join = (None if not with_transform else
+                _profile_join(profile) if os.path.exists(profile) else _blank_profile)
         return LineFormat(name="kdd12", delimiter="\t", n_fields=len(RAW_COLUMNS), label_col=0,
                           dense_cols=(1, 5, 6), cat_cols=(2, 3, 4, 7, 8, 9, 10, 11), field_names=RAW_COLUMNS,
                           label_kind="count", cat_transform=join)

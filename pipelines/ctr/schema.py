@@ -85,14 +85,25 @@ def check_names(names: Sequence[str], what: str) -> None:
         seen.add(n)
 
 
+def _write_atomic(path: str, text: str) -> None:
+    """Write `text` to `path` through a temporary file renamed into place (never half-written)."""
+    import os
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def save_spec(data_dir, spec: FeatureSpec, info: dict | None = None) -> None:
-    """Write `data_dir/spec.json` (and `dataset.json` with format, row counts, ... when `info` is given)."""
+    """Write `data_dir/spec.json` (and `dataset.json` with format, row counts, ... when `info` is given),
+    each atomically."""
     import os
     data_dir = os.fspath(data_dir)
     os.makedirs(data_dir, exist_ok=True)
-    with open(os.path.join(data_dir, "spec.json"), "w") as f:
-        f.write(spec.to_json() + "\n")
+    _write_atomic(os.path.join(data_dir, "spec.json"), spec.to_json() + "\n")
     if info is not None:
-        with open(os.path.join(data_dir, "dataset.json"), "w") as f:
-            json.dump(info, f, indent=1)
-            f.write("\n")
+        _write_atomic(os.path.join(data_dir, "dataset.json"), json.dumps(info, indent=1) + "\n")

@@ -1,20 +1,26 @@
-"""Seeded, streaming, label-stratified train/valid/test split (8:1:1 by default) of CTR files.
+"""Seeded, streaming train/valid/test split (8:1:1 by default) of CTR files: label-stratified at random,
+or by a time column (past -> train, future -> test) or a group column (a user's rows stay together).
 
-One pass, O(1) memory: within each label class, every block of sum(ratios) consecutive rows of that class
-is dealt to the splits by a seeded random permutation, so each class is split exactly in the given ratio
-(to within one block) without holding the file.  NASRec uses StratifiedKFold(10) over all labels in
+Stratified: one pass, O(1) memory: within each label class, every block of sum(ratios) consecutive rows of
+that class is dealt to the splits by a seeded random permutation, so each class is split exactly in the given
+ratio (to within one block) without holding the file.  NASRec uses StratifiedKFold(10) over all labels in
 memory (nasrec/tools/autoctr_split_data_*.py); this gives the same per-class proportions at any file size.
+By time / by group: see `split_keys.py`.  Rows are checked the way the readers check them (the table
+schema's field count, label and dense numbers; the public formats' layouts) before they are written.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from pipelines.ctr.badrows import REASONS, BadRowError, BadRowReport, check_policy
 from pipelines.ctr.compressed import open_text, plain_name
+from pipelines.ctr.split_keys import GroupAssigner, TimeAssigner, parse_times
+from pipelines.ctr.table_schema import RowChecker, split_row
 
 SPLITS = ("train", "valid", "test")
 CHUNK = 1 << 16
@@ -72,18 +78,49 @@ class StratifiedAssigner:
         return out
 
 
-def _label_reader(fmt: str, first_line: str, table_schema=None):
-    """(delimiter, label column, has header, label-is-count) for a line format."""
-    if fmt == "avazu" and first_line.startswith("id,"):
-        return ",", 1, True, False
-    if fmt == "kdd12" and len(first_line.split("\t")) == 12:
-        return "\t", 0, False, True
+@dataclasses.dataclass
+class _Layout:
+    """How one input is read: delimiter, label column, header line (or None), label kind, row check, key."""
+
+    delim: str
+    label_col: int
+    header: str | None
+    is_count: bool
+    check: Callable | None        # fields or line -> (reason code, message) | None
+    check_fields: bool            # `check` takes split fields (table) rather than the raw line
+    key_col: int | None = None
+    key_name: str = ""
+
+
+def _layout(fmt: str, first: str, path: str, table_schema, line_format, key: str | None) -> _Layout:
+    """The layout of an input from its first line (header detection as the readers do it)."""
+    text = first.rstrip("\r\n")
     if fmt == "table":
-        header = first_line.split(table_schema.delimiter)
-        if table_schema.label not in header:
-            raise ValueError(f"label column {table_schema.label!r} not in header {header}")
-        return table_schema.delimiter, header.index(table_schema.label), True, True
-    return "\t", 0, False, False
+        delim = table_schema.delimiter_of(path)
+        names = split_row(text, delim)
+        checker = RowChecker(table_schema, names, f"{path}:1")
+        out = _Layout(delim, checker.index[table_schema.label], first, True, checker.check, True)
+    elif fmt == "avazu" and text.startswith("id,"):
+        names = text.split(",")
+        out = _Layout(",", 1, first, False, _line_check(line_format, True), False)
+    elif fmt == "kdd12" and len(text.split("\t")) == 12:
+        names = list(line_format.field_names) if line_format is not None else []
+        out = _Layout("\t", 0, None, True, _line_check(line_format, False), False)
+    else:
+        names = list(line_format.field_names) if line_format is not None else []
+        out = _Layout("\t", 0, None, False, _line_check(line_format, False), False)
+    if key is not None:
+        if key not in names:
+            what = f"header {names}" if out.header is not None else f"the {fmt} fields {names}"
+            raise ValueError(f"{path}:1: split column {key!r} is not in {what}")
+        out.key_col, out.key_name = names.index(key), key
+    return out
+
+
+def _line_check(line_format, header: bool):
+    if line_format is None or line_format.header != header:
+        return None
+    return line_format.check_line
 
 
 def _check_targets(inputs: Sequence[str], out_dir: str, ext: str) -> None:
@@ -111,22 +148,29 @@ def clean_stale(out_dir: str) -> list[str]:
 
 def split_files(inputs: Sequence[str], out_dir: str, fmt: str = "criteo", seed: int = 0,
                 ratios: Sequence[int] | str = (8, 1, 1), table_schema=None, progress: bool = False,
-                line_format=None, bad_rows: str = "error", report: BadRowReport | None = None) -> dict:
+                line_format=None, bad_rows: str = "error", report: BadRowReport | None = None,
+                by_time: str | None = None, by_group: str | None = None) -> dict:
     """Split delimited text files (plain, gzip or bz2) into out_dir/{train,valid,test}.<ext>.
 
-    Returns rows/positives per split.  Lines are copied verbatim (a header, if the format has one, is
-    repeated in every output).  Every row is checked (with `line_format`'s checks when given, else the
-    label only); a bad row stops the run naming file:line:field, or under bad_rows="skip" is dropped and
-    counted in `report`.  Outputs go to temporary names renamed into place at the end, so a failed or
-    killed split leaves no half-written files, and an input is never overwritten.  Reading 0 usable rows
-    is an error.  Parquet tables are not handled here.
+    Returns rows/positives per split and how it split.  Lines are copied verbatim (a header, if the format
+    has one, is repeated in every output).  Every row is checked (table: the schema's checks; else
+    `line_format`'s checks when given, else the label only); a bad row stops the run naming
+    file:line:field, or under bad_rows="skip" is dropped and counted in `report`.  by_time / by_group name
+    a column (a header name, or a public format's field name such as C3) to split on instead of at random.
+    Outputs go to temporary names renamed into place at the end, so a failed or killed split leaves no
+    half-written files, and an input is never overwritten.  Reading 0 usable rows is an error.  Parquet
+    tables are not handled here.
     """
     check_policy(bad_rows)
     report = report if report is not None else BadRowReport()
     inputs = [os.fspath(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
-    if fmt == "table" and table_schema is not None and table_schema.file_format == "parquet":
+    if fmt == "table" and table_schema is None:
+        raise ValueError("split: --format table needs a table schema")
+    if fmt == "table" and table_schema.file_format == "parquet":
         raise ValueError("split: parquet tables are not supported; split the CSV/TSV export instead")
-    assigner = StratifiedAssigner(ratios, seed)
+    if by_time and by_group:
+        raise ValueError("split: give --by-time or --by-group, not both")
+    ratios = parse_ratios(ratios)
     for path in inputs:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such file")
@@ -134,6 +178,14 @@ def split_files(inputs: Sequence[str], out_dir: str, fmt: str = "criteo", seed: 
             raise ValueError(f"{path}: is a directory, expected a file")
     ext = os.path.splitext(plain_name(inputs[0]))[1] or ".txt"
     _check_targets(inputs, out_dir, ext)
+    key = by_time or by_group
+    reader = _Reader(fmt, table_schema, line_format, key, "time" if by_time else "group" if by_group else None)
+    if by_time:
+        assigner = TimeAssigner(_all_times(inputs, reader), ratios)
+    elif by_group:
+        assigner = GroupAssigner(ratios, seed)
+    else:
+        assigner = StratifiedAssigner(ratios, seed)
     os.makedirs(out_dir, exist_ok=True)
     clean_stale(out_dir)
     finals = [os.path.join(out_dir, f"{s}{ext}") for s in SPLITS]
@@ -149,12 +201,12 @@ def split_files(inputs: Sequence[str], out_dir: str, fmt: str = "criteo", seed: 
     ok = False
     try:
         for path in inputs:
-            try:
-                with open_text(path) as f:
-                    header_written = _split_one(f, path, fmt, table_schema, line_format, bad_rows, report,
-                                                assigner, outs, rows, pos, header_written, bar)
-            except (OSError, EOFError, UnicodeError) as exc:
-                raise ValueError(f"{path}: cannot read: {exc}") from None
+            for layout, lines, start, parsed in reader.read(path, bad_rows, report):
+                if layout.header is not None and not header_written:
+                    for o in outs:
+                        o.write(layout.header if layout.header.endswith("\n") else layout.header + "\n")
+                    header_written = True
+                _write(lines, start, parsed, path, layout, assigner, outs, rows, pos, bad_rows, report, bar)
         if int(rows.sum()) == 0:
             raise BadRowError(f"{', '.join(inputs)}: 0 usable rows ({report.summary()})")
         for o in outs:
@@ -173,88 +225,121 @@ def split_files(inputs: Sequence[str], out_dir: str, fmt: str = "criteo", seed: 
                     os.unlink(t)
         if bar is not None:
             bar.close()
+    how = ({"by": "label", "seed": int(seed)} if key is None else
+           {**assigner.describe(), "column": key, **({"seed": int(seed)} if by_group else {})})
     return {"rows": dict(zip(SPLITS, rows.tolist())), "positives": dict(zip(SPLITS, pos.tolist())),
-            "seed": int(seed), "ratios": list(assigner.ratios), "bad_rows": report.to_dict()}
+            "seed": int(seed), "ratios": list(ratios), "split_by": how, "bad_rows": report.to_dict()}
 
 
-def _split_one(f, path, fmt, table_schema, line_format, bad_rows, report, assigner, outs, rows, pos,
-               header_written, bar) -> bool:
-    """Split one open input; returns whether the header has been written."""
-    first = f.readline()
-    if first == "":
-        if bad_rows == "error":
-            raise BadRowError(f"{path}: file is empty")
-        report.add("empty_file", 1, f"empty_file: {path}")
-        return header_written
-    delim, col, header, is_count = _label_reader(fmt, first.rstrip("\r\n"), table_schema)
-    if header:
-        if not header_written:
-            for o in outs:
-                o.write(first)
-            header_written = True
-        chunk: list[str] = []
-    else:
-        chunk = [first]
-    check = line_format.check_line if line_format is not None and line_format.header == header else None
-    # Data starts on line 2 after a header, else line 1 (already in `chunk`).
-    _process(f, path, chunk, delim, col, is_count, assigner, outs, rows, pos, 1 if header else 0, bar,
-             check, bad_rows, report)
-    return header_written
+class _Reader:
+    """Reads inputs chunk by chunk: (layout, lines, first line number, parsed) with parsed = (keep mask,
+    labels, keys, problems [(index, reason code, message)])."""
 
+    def __init__(self, fmt, table_schema, line_format, key, key_kind):
+        self.fmt, self.table_schema, self.line_format = fmt, table_schema, line_format
+        self.key, self.key_kind = key, key_kind
 
-def _process(f, path, chunk, delim, col, is_count, assigner, outs, rows, pos, lineno, bar, check, bad_rows,
-             report):
-    """Read the rest of `f` in chunks, check and assign each line a split, write it."""
-    start = lineno + 1
+    def read(self, path, bad_rows, report):
+        try:
+            with open_text(path) as f:
+                first = f.readline()
+                if first == "":
+                    if bad_rows == "error":
+                        raise BadRowError(f"{path}: file is empty")
+                    report.add("empty_file", 1, f"empty_file: {path}")
+                    return
+                layout = _layout(self.fmt, first, path, self.table_schema, self.line_format, self.key)
+                chunk, start = ([], 2) if layout.header is not None else ([first], 1)
+                for line in f:
+                    chunk.append(line)
+                    if len(chunk) >= CHUNK:
+                        yield layout, chunk, start, self._parse(chunk, layout)
+                        start += len(chunk)
+                        chunk = []
+                if chunk or layout.header is not None:
+                    yield layout, chunk, start, self._parse(chunk, layout)
+        except (OSError, EOFError, UnicodeError) as exc:
+            raise ValueError(f"{path}: cannot read: {exc}") from None
 
-    def bad(line_no, line, message, reason):
-        where = f"{path}:{line_no}: {message}"
-        if bad_rows == "error":
-            raise BadRowError(where)
-        report.add(reason, 1, where)
-
-    def flush(lines, start_line):
-        labels = np.empty(len(lines), np.int64)
-        keep = np.ones(len(lines), bool)
+    def _parse(self, lines, layout: _Layout):
+        n = len(lines)
+        keep = np.ones(n, bool)
+        labels = np.zeros(n, np.int64)
+        keys: list[str] = [""] * n
+        problems = []
+        need_all = layout.check_fields or layout.key_col is not None
         for i, line in enumerate(lines):
             text = line.rstrip("\r\n")
-            if check is not None:
-                problem = check(text)
+            fields = split_row(text, layout.delim) if need_all else text.split(layout.delim, layout.label_col + 1)
+            if layout.check is not None:
+                problem = layout.check(fields if layout.check_fields else text)
                 if problem is not None:
-                    bad(start_line + i, text, problem[1], REASONS[problem[0]])
+                    problems.append((i, problem[0], problem[1]))
                     keep[i] = False
                     continue
-            fields = text.split(delim, col + 1)
-            value = fields[col] if len(fields) > col else ""
-            if not NUMBER.fullmatch(value):
-                bad(start_line + i, text, f"field label: {value!r} is not a number", REASONS[3])
+            value = fields[layout.label_col] if len(fields) > layout.label_col else ""
+            if layout.check_fields:      # table: checked as a non-negative number
+                labels[i] = 1 if float(value) > 0 else 0
+            elif not NUMBER.fullmatch(value):
+                problems.append((i, 3, f"field label: {value!r} is not a number"))
                 keep[i] = False
                 continue
-            v = int(float(value))
-            if not is_count and v not in (0, 1):
-                bad(start_line + i, text, f"field label: {value!r} is not 0 or 1", REASONS[3])
+            else:
+                v = int(float(value))
+                if not layout.is_count and v not in (0, 1):
+                    problems.append((i, 3, f"field label: {value!r} is not 0 or 1"))
+                    keep[i] = False
+                    continue
+                labels[i] = 1 if v > 0 else 0
+            if layout.key_col is not None:
+                keys[i] = fields[layout.key_col] if layout.key_col < len(fields) else ""
+        parsed_keys = keys
+        if self.key_kind == "time":
+            times = parse_times(keys)
+            for i in np.flatnonzero(keep & np.isnan(times)):
+                problems.append((int(i), 5, f"field {layout.key_name}: {keys[i]!r} is not a number or an "
+                                            f"ISO 8601 time"))
                 keep[i] = False
-                continue
-            labels[i] = 1 if v > 0 else 0
-        lines = [ln for ln, k in zip(lines, keep) if k]
-        labels = labels[keep]
-        split = assigner.assign(labels) if len(labels) else np.zeros(0, np.int64)
-        for s in range(len(SPLITS)):
-            sel = split == s
-            outs[s].writelines(line if line.endswith("\n") else line + "\n"
-                               for line, k in zip(lines, sel) if k)
-            rows[s] += int(sel.sum())
-            pos[s] += int(labels[sel].sum())
-        if bar is not None:
-            bar.update(len(lines))
+            parsed_keys = times
+            problems.sort()
+        return keep, labels, parsed_keys, problems
 
-    for line in f:
-        chunk.append(line)
-        if len(chunk) >= CHUNK:
-            flush(chunk, start)
-            start += len(chunk)
-            chunk = []
-    if chunk:
-        flush(chunk, start)
-        start += len(chunk)
-    return start - 1
+
+def _all_times(inputs, reader: _Reader) -> np.ndarray:
+    """First pass of a split by time: the time of every usable row (bad rows are reported in the second)."""
+    parts = []
+    for path in inputs:
+        for _, _, _, (keep, _, times, _) in reader.read(path, "skip", BadRowReport()):
+            parts.append(times[keep])
+    times = np.concatenate(parts) if parts else np.zeros(0)
+    if not len(times):
+        raise BadRowError(f"{', '.join(inputs)}: 0 usable rows with a time in column {reader.key!r}")
+    return times
+
+
+def _write(lines, start, parsed, path, layout, assigner, outs, rows, pos, bad_rows, report, bar) -> None:
+    """Apply the bad-row policy to one parsed chunk, assign its rows a split and write them."""
+    keep, labels, keys, problems = parsed
+    for i, code, message in problems:
+        where = f"{path}:{start + i}: {message}"
+        if bad_rows == "error":
+            raise BadRowError(where)
+        report.add(REASONS[code], 1, where)
+    idx = np.flatnonzero(keep)
+    labels = labels[idx]
+    if not len(idx):
+        split = np.zeros(0, np.int64)
+    elif layout.key_col is None:
+        split = assigner.assign(labels)
+    elif isinstance(keys, np.ndarray):
+        split = assigner.assign_keys(keys[idx])
+    else:
+        split = assigner.assign_keys([keys[i] for i in idx])
+    kept = [lines[i] for i in idx]
+    for s in range(len(SPLITS)):
+        sel = split == s
+        outs[s].writelines(line if line.endswith("\n") else line + "\n" for line, k in zip(kept, sel) if k)
+        rows[s] += int(sel.sum())
+        pos[s] += int(labels[sel].sum())
+    if bar is not None:
+        bar.update(len(lines))

@@ -12,8 +12,6 @@ empty (pandas pads them), and line numbers assume no quoted newlines.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import re
 import warnings
@@ -23,103 +21,21 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines.ctr.badrows import BadRowError, BadRowReport, check_policy
-from pipelines.ctr.schema import FeatureSpec, check_names
+from pipelines.ctr.compressed import compression, open_text
+from pipelines.ctr.schema import FeatureSpec
+from pipelines.ctr.table_schema import NUMBER as _NUMBER
+from pipelines.ctr.table_schema import MultiValued, SchemaError, TableSchema, split_row  # noqa: F401 (re-exported)
 
-_NUMBER = re.compile(r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*")
-
-
-@dataclasses.dataclass(frozen=True)
-class MultiValued:
-    """A column holding up to `slots` values separated by `sep`."""
-
-    name: str
-    sep: str = "|"
-    slots: int = 3
-    sort: bool = False
+_PANDAS_CODEC = {None: None, "gzip": "gzip", "bz2": "bz2"}
 
 
-@dataclasses.dataclass(frozen=True)
-class TableSchema:
-    """Declared layout of a user's click table."""
-
-    label: str
-    dense: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
-    multi_valued: tuple[MultiValued, ...] = ()
-    file_format: str = "auto"          # "csv" | "tsv" | "parquet" | "auto" (from the file extension)
-    delimiter: str = ","
-    vocab_sizes: dict = dataclasses.field(default_factory=dict)  # per sparse field; others get the default
-    default_vocab_size: int = 100_000
-
-    def __post_init__(self):
-        object.__setattr__(self, "dense", tuple(self.dense))
-        object.__setattr__(self, "categorical", tuple(self.categorical))
-        object.__setattr__(self, "multi_valued", tuple(
-            m if isinstance(m, MultiValued) else MultiValued(**m) for m in self.multi_valued))
-        if self.file_format == "tsv":
-            object.__setattr__(self, "delimiter", "\t")
-        check_names([self.label, *self.dense, *self.categorical, *(m.name for m in self.multi_valued)], "table")
-        if self.file_format not in ("csv", "tsv", "parquet", "auto"):
-            raise ValueError(f"file_format must be csv, tsv, parquet or auto, got {self.file_format!r}")
-
-    @property
-    def sparse_names(self) -> tuple[str, ...]:
-        return self.categorical + tuple(f"{m.name}_{i + 1}" for m in self.multi_valued for i in range(m.slots))
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """Columns read from the file."""
-        return (self.label, *self.dense, *self.categorical, *(m.name for m in self.multi_valued))
-
-    def spec(self) -> FeatureSpec:
-        """The FeatureSpec this table produces."""
-        names = self.sparse_names
-        return FeatureSpec(self.dense, names,
-                           tuple(int(self.vocab_sizes.get(n, self.default_vocab_size)) for n in names),
-                           label_name=self.label)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["multi_valued"] = [dataclasses.asdict(m) for m in self.multi_valued]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TableSchema:
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"table schema: unknown keys {sorted(unknown)}")
-        if "label" not in d:
-            raise ValueError("table schema: 'label' column is required")
-        return cls(**d)
-
-    @classmethod
-    def load(cls, path: str) -> TableSchema:
-        """Read a schema JSON file."""
-        with open(path) as f:
-            try:
-                return cls.from_dict(json.load(f))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from e
-
-    @classmethod
-    def from_flags(cls, label: str, dense: str = "", categorical: str = "", multi: str = "",
-                   delimiter: str = ",", vocab_size: int = 100_000) -> TableSchema:
-        """From CLI flags: comma lists of columns; multi as `name:sep:slots` items joined by commas."""
-        def split(text: str) -> tuple[str, ...]:
-            return tuple(x.strip() for x in text.split(",") if x.strip())
-
-        mv = []
-        for item in split(multi):
-            name, sep, slots = item.split(":")
-            mv.append(MultiValued(name, sep, int(slots)))
-        return cls(label, split(dense), split(categorical), tuple(mv), delimiter=delimiter,
-                   default_vocab_size=vocab_size)
-
-    def format_of(self, path: str) -> str:
-        if self.file_format != "auto":
-            return self.file_format
-        ext = os.path.splitext(path)[1].lower()
-        return {".parquet": "parquet", ".pq": "parquet", ".tsv": "tsv"}.get(ext, "csv")
+def _header(path: str, sep: str) -> list[str]:
+    """The header fields of a (possibly gzip/bz2) CSV/TSV file."""
+    try:
+        with open_text(path) as f:
+            return split_row(f.readline().rstrip("\r\n"), sep)
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{path}: cannot read: {exc}") from None
 
 
 def _check_columns(path: str, schema: TableSchema) -> None:
@@ -129,9 +45,7 @@ def _check_columns(path: str, schema: TableSchema) -> None:
         names = pq.ParquetFile(path).schema_arrow.names
         where = path
     else:
-        sep = "\t" if schema.format_of(path) == "tsv" else schema.delimiter
-        with open(path, encoding="utf-8", errors="replace") as f:
-            names = f.readline().rstrip("\r\n").split(sep)
+        names = _header(path, schema.delimiter_of(path))
         where = f"{path}:1"
     missing = [c for c in schema.columns if c not in names]
     if missing:
@@ -155,15 +69,18 @@ def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
             yield df, row
             row += len(df)
         return
-    sep = "\t" if fmt == "tsv" else schema.delimiter
-    with open(path, encoding="utf-8", errors="replace") as f:
-        header = f.readline().rstrip("\r\n").split(sep)
+    sep = schema.delimiter_of(path)
+    header = _header(path, sep)
+    codec = compression(path)
+    if codec not in _PANDAS_CODEC:
+        raise ValueError(f"{path}: {codec}-compressed input is not supported; decompress it or use gzip/bz2")
     missing = [c for c in schema.columns if c not in header]
     if missing:
         raise ValueError(f"{path}:1: columns {missing} not in header {header}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, chunksize=chunk_rows,
+                             compression=_PANDAS_CODEC[codec], encoding_errors="replace",
                              skip_blank_lines=False, on_bad_lines="warn" if bad_rows == "skip" else "error", engine="c")
         line = 2
         try:
@@ -181,6 +98,7 @@ def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
             bad_line = int(m.group(2))
             if bad_line > line:  # rows of this chunk before the bad line may hold an earlier error
                 head = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                                   compression=_PANDAS_CODEC[codec], encoding_errors="replace",
                                    skiprows=range(1, line - 1), nrows=bad_line - line)
                 yield head, line
             raise BadRowError(f"{path}:{bad_line}: expected {m.group(1)} fields, found {m.group(3)}") from e
@@ -196,13 +114,10 @@ def _numbers(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return vals, ok
 
 
-def _multi(col: np.ndarray, mv: MultiValued) -> np.ndarray:
+def _multi(col: np.ndarray, mv: MultiValued, missing: frozenset) -> np.ndarray:
     out = np.full((len(col), mv.slots), "", dtype=object)
     for i, s in enumerate(col):
-        toks = [t for t in s.split(mv.sep) if t] if s else []
-        if mv.sort:
-            toks.sort()
-        for k, t in enumerate(toks[:mv.slots]):
+        for k, t in enumerate(mv.tokens(s, missing)):
             out[i, k] = t
     return out
 
@@ -211,6 +126,11 @@ def _decode(df, start: int, path: str, schema: TableSchema, bad_rows: str, repor
     """Validate and decode one chunk: (label [n], dense [n, d], categorical [n, s]) numpy arrays."""
     short = df[list(schema.columns)].isna().any(axis=1).values  # Parquet nulls in the label etc. only
     df = df.fillna("")
+    missing = frozenset(schema.missing_values)
+    if missing:  # missing tokens ("?", "NA", ...) become "" in feature columns (the label keeps its value)
+        features = [c for c in schema.columns if c != schema.label]
+        df = df.copy()
+        df[features] = df[features].where(~df[features].isin(missing), "")
     label, label_ok = _numbers(df[schema.label].values)
     label_ok &= (df[schema.label].values != "") & (np.nan_to_num(label, nan=-1) >= 0)
     dense_cols, bad_dense = [], np.zeros(len(df), bool)
@@ -239,7 +159,7 @@ def _decode(df, start: int, path: str, schema: TableSchema, bad_rows: str, repor
     n = int(good.sum())
     dense = np.stack(dense_cols, 1)[good] if dense_cols else np.zeros((n, 0), np.float32)
     parts = [df[c].values[good].astype(object)[:, None] for c in schema.categorical]
-    parts += [_multi(df[m.name].values[good], m) for m in schema.multi_valued]
+    parts += [_multi(df[m.name].values[good], m, missing) for m in schema.multi_valued]
     cats = np.concatenate(parts, 1) if parts else np.zeros((n, 0), object)
     return label, dense, cats
 
