@@ -101,8 +101,9 @@ def test_cli_train_tiny_run_and_export(tmp_path):
     out = str(tmp_path / "run")
     assert main(["routability", "train", "--model", "logistic", "--data", DATA, "--out", out,
                  "--grid", "8", "8", "--epochs", "1"]) == 0
-    for f in ("model.keras", "leaderboard.json", "maps.png", "roc.png", "run.json"):
+    for f in ("design/seed0/model.keras", "leaderboard.json", "design/seed0/maps.png", "design/seed0/roc.png",
+              "run.json"):
         assert os.path.exists(os.path.join(out, f)), f
-    lb = json.load(open(os.path.join(out, "leaderboard.json")))
-    assert 0.0 <= lb["auc_pooled"] <= 1.0 and lb["params"] == 7
+    lb = json.load(open(os.path.join(out, "leaderboard.json")))[0]
+    assert 0.0 <= lb["auc_pooled_mean"] <= 1.0 and lb["params"] == 7
     assert main(["export", "--run", out, "--name", "rt", "--root", str(tmp_path / "exp"), "--no-check"]) == 0

@@ -67,10 +67,12 @@ def logistic(input_shape, seed: int = 0) -> tf.keras.Model:
 
 
 ESTIMATORS = {"routenet": routenet, "flnet": flnet, "pros": pros, "logistic": logistic}
+ALIASES = {"logreg": "logistic"}
 
 
 def build_estimator(name: str, input_shape, seed: int = 0) -> tf.keras.Model:
     """Build a registered estimator by name; unknown names give a ValueError listing the choices."""
+    name = ALIASES.get(name, name)
     if name not in ESTIMATORS:
         raise ValueError(f"unknown estimator {name!r}; choose from {sorted(ESTIMATORS)}")
     return ESTIMATORS[name](tuple(input_shape), seed=seed)

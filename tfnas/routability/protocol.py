@@ -37,6 +37,21 @@ def leave_one_out(groups, held_out) -> dict:
             "test": [i for i, g in enumerate(groups) if g == held_out]}
 
 
+def leave_one_group_out(designs, groups, held_out, seed: int = 0, val_fraction: float = 0.15) -> dict:
+    """Leave-one-suite-out with a validation split: test = the `held_out` group, val = a seeded ~val_fraction of
+    the other groups' designs (at least one), train = the rest; no design is in two splits."""
+    base = leave_one_out(groups, held_out)
+    train_designs = sorted({designs[i] for i in base["train"]})
+    if len(train_designs) < 2:
+        raise ValueError(f"leave_one_group_out: only {len(train_designs)} design(s) outside {held_out!r}; "
+                         "need 2 (train + val)")
+    order = np.random.default_rng(seed).permutation(len(train_designs))
+    n_val = max(1, int(round(len(train_designs) * val_fraction)))
+    val = {train_designs[i] for i in order[:n_val]}
+    return {"train": [i for i in base["train"] if designs[i] not in val],
+            "val": [i for i in base["train"] if designs[i] in val], "test": base["test"]}
+
+
 def fit_count_scale(prob_maps, n_failed) -> float:
     """Least-squares factor s minimising sum (s * sum(p) - n)^2 over training placements."""
     sums = np.asarray(prob_maps, np.float64).reshape(len(n_failed), -1).sum(axis=1)
