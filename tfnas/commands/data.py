@@ -1,4 +1,9 @@
-"""`tfnas data synth|split|inspect`: make the embedded synthetic CTR data, split click logs 8:1:1, inspect files."""
+"""`tfnas data synth|infer-schema|split|index|inspect`: synthetic CTR data, a schema guessed from your own click
+table, 8:1:1 splits (stratified, by time or by group), hand-made folders described, files inspected.
+
+synth, infer-schema, split and index never import TensorFlow (a split of a few MB takes seconds); inspect
+reads through the tf.data readers.
+"""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +17,7 @@ FORMATS = ("criteo", "avazu", "kdd12", "table")
 def register(subparsers) -> None:
     """Add the `data` command group."""
     p = subparsers.add_parser("data", help="CTR data: synthetic generator, stratified split, inspection")
-    sub = p.add_subparsers(dest="data_command", metavar="{synth,split,inspect}")
+    sub = p.add_subparsers(dest="data_command", metavar="{synth,infer-schema,split,index,inspect}")
     sub.required = True
 
     s = sub.add_parser("synth", help="write Criteo-format data from a planted click model (+ Bayes logloss)",
@@ -28,17 +33,48 @@ def register(subparsers) -> None:
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=_synth)
 
-    sp = sub.add_parser("split", help="seeded, streaming, label-stratified train/valid/test split")
-    sp.add_argument("input", nargs="+", help="input file(s), read in order")
+    inf = sub.add_parser("infer-schema", help="guess a table schema JSON (label, dense, categorical, multi-valued, "
+                                              "missing tokens, vocab sizes) from a CSV/TSV to edit",
+                         description="Read the first rows of a CSV/TSV (plain, .gz or .bz2) and write a table schema "
+                                     "for --format table; every guess is printed with its reason.")
+    inf.add_argument("input", help="CSV/TSV file with a header line")
+    inf.add_argument("--out", default=None, help="schema file to write (default: <input name>.schema.json here)")
+    inf.add_argument("--label", default=None, help="label column (default: guessed)")
+    inf.add_argument("--delimiter", default=None, help="field delimiter (default: sniffed from the header)")
+    inf.add_argument("--max-rows", type=int, default=100_000, help="rows to look at")
+    inf.add_argument("--vocab-size", type=int, default=100_000, help="largest table size per categorical column")
+    inf.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    inf.set_defaults(func=_infer_schema)
+
+    sp = sub.add_parser("split", help="seeded, streaming train/valid/test split: label-stratified, --by-time or "
+                                      "--by-group",
+                        description="Split click logs into OUT/train|valid|test.<ext> + spec.json + dataset.json "
+                                    "(layout: pipelines/ctr/folder.py).  Rows are checked as the readers check "
+                                    "them; inputs are never modified.")
+    sp.add_argument("input", nargs="+", help="input file(s) (plain, gzip or bz2), read in order")
     sp.add_argument("--out", required=True, help="output directory")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--format", choices=FORMATS, default="criteo")
     sp.add_argument("--ratios", default="8:1:1", help="train:valid:test")
+    by = sp.add_mutually_exclusive_group()
+    by.add_argument("--by-time", metavar="COLUMN", default=None,
+                    help="past rows to train, later ones to valid, the latest to test (numbers or ISO 8601 times)")
+    by.add_argument("--by-group", metavar="COLUMN", default=None,
+                    help="all rows with one value (e.g. a user id) go to the same split")
     _table_flags(sp)
     sp.add_argument("--bad-rows", choices=("error", "skip"), default="error",
                     help="a malformed row stops the split (error) or is dropped and counted (skip)")
     sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(func=_split)
+
+    ix = sub.add_parser("index", help="describe a data folder you made yourself (writes spec.json, dataset.json)",
+                        description="Check the train/valid/test files of a hand-made folder row by row and write "
+                                    "its spec.json and dataset.json (layout: pipelines/ctr/folder.py).")
+    ix.add_argument("dir", help="folder with train.<ext>, valid.<ext>, test.<ext>")
+    ix.add_argument("--format", choices=FORMATS, default="table")
+    _table_flags(ix)
+    ix.add_argument("--bad-rows", choices=("error", "skip"), default="error")
+    ix.set_defaults(func=_index)
 
     i = sub.add_parser("inspect", help="rows, CTR, missing rate and approx. distinct values per field")
     i.add_argument("path", nargs="+", help="file(s), or one data directory (its train split)")
@@ -57,20 +93,30 @@ def _table_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label", default=None, help="label column (instead of --schema)")
     g.add_argument("--dense", default="", help="comma list of dense columns")
     g.add_argument("--categorical", default="", help="comma list of categorical columns")
-    g.add_argument("--multi", default="", help="multi-valued columns as name:sep:slots, comma separated")
+    g.add_argument("--multi", action="append", default=[], metavar="NAME[:SEP[:SLOTS]]",
+                   help="a multi-valued column, e.g. genres:| or tags:,:5 or cats:colon (repeat the flag per "
+                        "column; default separator |, 3 slots)")
+    g.add_argument("--missing", default="", help="comma list of missing-value tokens, e.g. '?,NA,null'")
     g.add_argument("--delimiter", default=",", help="CSV delimiter (TSV: use a .tsv file or '\\t')")
+    g.add_argument("--vocab-size", type=int, default=None,
+                   help="table size of every categorical column without its own vocab_sizes entry (default 100000)")
 
 
 def _table_schema(args):
     if args.format != "table":
         return None
-    from pipelines.ctr.table import TableSchema
+    from pipelines.ctr.table_schema import DEFAULT_VOCAB, TableSchema
+    flags = [f for f in ("label", "dense", "categorical", "multi", "missing") if getattr(args, f)]
     if args.schema:
-        return TableSchema.load(args.schema)
+        if flags:
+            raise ValueError(f"--schema and --{', --'.join(flags)} do not go together: edit the schema file instead")
+        return TableSchema.load(args.schema).with_default_vocab(args.vocab_size)
     if not args.label:
-        raise ValueError("--format table needs --schema FILE or --label (with --dense/--categorical)")
+        raise ValueError("--format table needs --schema FILE (see `tfnas data infer-schema`) or --label "
+                         "(with --dense/--categorical/--multi)")
     delim = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
-    return TableSchema.from_flags(args.label, args.dense, args.categorical, args.multi, delimiter=delim)
+    return TableSchema.from_flags(args.label, args.dense, args.categorical, args.multi, delimiter=delim,
+                                  vocab_size=args.vocab_size or DEFAULT_VOCAB, missing=args.missing)
 
 
 def _synth(args) -> int:
@@ -93,6 +139,29 @@ def _synth(args) -> int:
     return 0
 
 
+def _infer_schema(args) -> int:
+    from pipelines.ctr.compressed import plain_name
+    from pipelines.ctr.infer import infer_schema
+    schema, notes = infer_schema(args.input, label=args.label, delimiter=args.delimiter, max_rows=args.max_rows,
+                                 default_vocab_size=args.vocab_size)
+    out = args.out or os.path.splitext(os.path.basename(plain_name(args.input)))[0] + ".schema.json"
+    if os.path.exists(out) and not args.force:
+        raise FileExistsError(f"{out}: exists; pass --force to overwrite it (or --out another file)")
+    if os.path.realpath(out) == os.path.realpath(args.input):
+        raise ValueError(f"{out}: is the input; choose another --out")
+    tmp = f"{out}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(schema.to_dict(), f, indent=1)
+        f.write("\n")
+    os.replace(tmp, out)
+    for note in notes:
+        print(f"  {note}")
+    print(f"wrote {out}: label {schema.label!r}, {len(schema.dense)} dense, {len(schema.categorical)} categorical, "
+          f"{len(schema.multi_valued)} multi-valued columns; edit it, then `tfnas data split {args.input} "
+          f"--format table --schema {out} --out DIR`")
+    return 0
+
+
 def _split(args) -> int:
     from pipelines.ctr.badrows import BadRowReport
     from pipelines.ctr.schema import save_spec
@@ -102,14 +171,14 @@ def _split(args) -> int:
     if schema is not None:
         spec, line_fmt = schema.spec(), None
     else:
-        from pipelines.ctr.dataset import default_spec
+        from pipelines.ctr.formats import default_spec
         spec = default_spec(args.format)
         line_fmt = _split_line_format(args.format, spec, args.input)
     report = BadRowReport()
     with RunLock(args.out, "tfnas data split"):
         out = split_files(args.input, args.out, args.format, args.seed, args.ratios, table_schema=schema,
                           progress=not args.no_progress, line_format=line_fmt, bad_rows=args.bad_rows,
-                          report=report)
+                          report=report, by_time=args.by_time, by_group=args.by_group)
         info = {"format": args.format, "source": list(args.input), **out}
         if schema is not None:
             info["table_schema"] = schema.to_dict()
@@ -124,13 +193,24 @@ def _split_line_format(fmt: str, spec, inputs):
     """The reader's row checks for `fmt`; None (labels checked only) for compressed avazu/kdd12 input, whose
     layout detection reads plain text."""
     from pipelines.ctr.compressed import compression
-    from pipelines.ctr.dataset import _LINE_MODULES
-    if fmt not in _LINE_MODULES:
+    from pipelines.ctr.formats import LINE_MODULES, check_format
+    if fmt not in LINE_MODULES:
         return None
     if any(os.path.isfile(p) and compression(p) for p in inputs):
-        return _LINE_MODULES[fmt].line_format(spec, []) if fmt == "criteo" else None
+        return check_format(fmt, spec, []) if fmt == "criteo" else None
     existing = [p for p in inputs if os.path.isfile(p)]
-    return _LINE_MODULES[fmt].line_format(spec, existing)
+    return check_format(fmt, spec, existing)
+
+
+def _index(args) -> int:
+    from pipelines.ctr.badrows import BadRowReport
+    from pipelines.ctr.index import index_folder
+    report = BadRowReport()
+    info = index_folder(args.dir, args.format, _table_schema(args), bad_rows=args.bad_rows, report=report)
+    if report.counts:
+        print(f"tfnas: warning: {report.summary()}; e.g. " + "; ".join(report.examples), file=sys.stderr)
+    print(json.dumps({"dir": args.dir, "rows": info["rows"], "positives": info["positives"]}))
+    return 0
 
 
 def _inspect(args) -> int:
