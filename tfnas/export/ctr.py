@@ -2,14 +2,19 @@
 
 `serving_default` takes one float32 [None] tensor per dense feature and one string [None] tensor per
 categorical feature, so a REST body `{"instances": [{"I1": 3, "C1": "68fd1e64"}, ...]}` maps onto it
-directly (`rest_request_to_inputs` does that mapping, with missing values, in Python).  TFLite: a CTR
+directly (`rest_request_to_inputs` does that mapping, with missing values, in Python).  A column name that is
+not a valid signature name (`capital-gain`, `device type`) gets a sanitised input name (`capital_gain`,
+`device_type`); the mapping is stored as assets.extra/signature_inputs.json, printed once at export, and
+`rest_request_to_inputs` accepts either name.  TFLite: a CTR
 model is converted WITHOUT its preprocessor (`processed_input_model`): string hashing
 (`StringToHashBucketFast`) is not a TFLite builtin, so the app hashes on its side.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 
 import numpy as np
 
@@ -17,16 +22,48 @@ from tfnas.export.reload import predict_in_subprocess
 from tfnas.export.serving import SERVING_KEY, write_saved_model
 
 SPEC_FILE = os.path.join("assets.extra", "feature_spec.json")
+NAMES_FILE = os.path.join("assets.extra", "signature_inputs.json")
+_VALID = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def signature_names(spec) -> dict[str, str]:
+    """{feature name: serving input name}: the name itself when valid, else non-alphanumerics -> '_' (and a
+    leading 'f_' when it does not start with a letter), made unique with _2, _3, ..."""
+    from pipelines.ctr.schema import check_names
+    features = list(spec.dense_names) + list(spec.sparse_names)
+    check_names(features, "serving input")
+    taken = {n for n in features if _VALID.fullmatch(n)}
+    out = {}
+    for n in features:
+        if _VALID.fullmatch(n):
+            out[n] = n
+            continue
+        base = re.sub(r"[^A-Za-z0-9_]", "_", n)
+        base = base if base[:1].isalpha() else f"f_{base}"
+        name, k = base, 2
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        taken.add(name)
+        out[n] = name
+    return out
+
+
+def describe_renames(spec) -> str | None:
+    """One line listing the columns whose serving input name differs, or None when none do."""
+    renamed = {k: v for k, v in signature_names(spec).items() if k != v}
+    if not renamed:
+        return None
+    return "serving input names (column -> input): " + ", ".join(f"{k!r} -> {v!r}" for k, v in renamed.items())
 
 
 # --------------------------------------------------------------------------------------------- SavedModel
 def serving_input_signature(spec) -> dict:
-    """{feature name: TensorSpec [None]}: float32 per dense feature, string per categorical feature."""
+    """{input name: TensorSpec [None]}: float32 per dense feature, string per categorical feature (input names
+    from `signature_names`)."""
     import tensorflow as tf
-    from pipelines.ctr.schema import check_names
-    check_names(list(spec.dense_names) + list(spec.sparse_names), "serving input")
-    sig = {n: tf.TensorSpec([None], tf.float32, name=n) for n in spec.dense_names}
-    sig.update({n: tf.TensorSpec([None], tf.string, name=n) for n in spec.sparse_names})
+    names = signature_names(spec)
+    sig = {names[n]: tf.TensorSpec([None], tf.float32, name=names[n]) for n in spec.dense_names}
+    sig.update({names[n]: tf.TensorSpec([None], tf.string, name=names[n]) for n in spec.sparse_names})
     return sig
 
 
@@ -37,14 +74,15 @@ def _serving_module(network, spec, preprocessor):
     module = tf.Module()
     module.network = network
     module.preprocessor = preprocessor
+    names = signature_names(spec)
 
     @tf.function(input_signature=[serving_input_signature(spec)])
     def serve(inputs):
-        some = inputs[(spec.dense_names + spec.sparse_names)[0]]
+        some = inputs[names[(spec.dense_names + spec.sparse_names)[0]]]
         batch = tf.shape(some)[0]
-        dense = (tf.stack([inputs[n] for n in spec.dense_names], axis=1) if spec.num_dense
+        dense = (tf.stack([inputs[names[n]] for n in spec.dense_names], axis=1) if spec.num_dense
                  else tf.zeros([batch, 0], tf.float32))
-        cat = (tf.stack([inputs[n] for n in spec.sparse_names], axis=1) if spec.num_sparse
+        cat = (tf.stack([inputs[names[n]] for n in spec.sparse_names], axis=1) if spec.num_sparse
                else tf.zeros([batch, 0], tf.string))
         processed = preprocessor({"dense": dense, "categorical": cat})
         logit = tf.reshape(network({"dense": processed["dense"], "sparse": processed["sparse"]},
@@ -62,14 +100,20 @@ def export_saved_model(network, spec, name: str, version: int | None = None, roo
     The `serving_default` signature takes RAW features by name (dense float32 [None], NaN = missing;
     categorical string [None], "" = missing) and returns {"probability", "logit"} [None, 1].  It runs
     `preprocessor` (default: `CTRPreprocessor(spec)`) and then `network` inside the graph.  The
-    FeatureSpec is stored as assets.extra/feature_spec.json.  Atomic and never overwriting (core writer).
+    FeatureSpec is stored as assets.extra/feature_spec.json, the {column: input name} map as
+    assets.extra/signature_inputs.json; renamed columns are printed once.  Atomic and never overwriting.
     """
     if preprocessor is None:
         from pipelines.ctr.features import CTRPreprocessor
         preprocessor = CTRPreprocessor(spec)
     module, serve = _serving_module(network, spec, preprocessor)
-    return write_saved_model(module, {SERVING_KEY: serve}, name, version, root,
-                             extra_files={"feature_spec.json": spec.to_json() + "\n"})
+    names = json.dumps(signature_names(spec), indent=1) + "\n"
+    path = write_saved_model(module, {SERVING_KEY: serve}, name, version, root,
+                             extra_files={"feature_spec.json": spec.to_json() + "\n", "signature_inputs.json": names})
+    renamed = describe_renames(spec)
+    if renamed:
+        print(f"{path}: {renamed}", flush=True)
+    return path
 
 
 def load_exported_spec(path):
@@ -115,7 +159,9 @@ def rest_request_to_inputs(request_json: dict, spec) -> dict:
 
     if not isinstance(request_json, dict):
         raise ValueError("REST body must be a JSON object with 'instances' or 'inputs'")
-    names = set(spec.dense_names) | set(spec.sparse_names)
+    sig_names = signature_names(spec)
+    alias = {v: k for k, v in sig_names.items()}   # an input name stands for its column
+    names = set(spec.dense_names) | set(spec.sparse_names) | set(alias)
     if "instances" in request_json:
         rows = request_json["instances"]
         if not isinstance(rows, list):
@@ -126,6 +172,7 @@ def rest_request_to_inputs(request_json: dict, spec) -> dict:
             unknown = sorted(set(row) - names)
             if unknown:
                 raise ValueError(f"instances[{i}]: unknown feature(s) {unknown}")
+        rows = [{alias.get(k, k): v for k, v in row.items()} for row in rows]
         columns = {n: [row.get(n) for row in rows] for n in names}
         size = len(rows)
         label = "instances[{i}]"
@@ -143,6 +190,7 @@ def rest_request_to_inputs(request_json: dict, spec) -> dict:
         if len(set(lengths.values())) > 1:
             raise ValueError(f"inputs: columns differ in length {lengths}")
         size = next(iter(lengths.values()), 0)
+        cols = {alias.get(k, k): v for k, v in cols.items()}
         columns = {n: cols.get(n, [None] * size) for n in names}
         label = "inputs[{name}][{i}]"
     else:
@@ -151,18 +199,19 @@ def rest_request_to_inputs(request_json: dict, spec) -> dict:
     out = {}
     for n in spec.dense_names:
         vals = [_dense_value(v, label.format(i=i, name=n) + f" {n}") for i, v in enumerate(columns[n])]
-        out[n] = tf.constant(np.asarray(vals, np.float32).reshape(size))
+        out[sig_names[n]] = tf.constant(np.asarray(vals, np.float32).reshape(size))
     for n in spec.sparse_names:
         vals = [_cat_value(v, label.format(i=i, name=n) + f" {n}") for i, v in enumerate(columns[n])]
-        out[n] = tf.constant(np.asarray(vals, object).reshape(size), dtype=tf.string)
+        out[sig_names[n]] = tf.constant(np.asarray(vals, object).reshape(size), dtype=tf.string)
     return out
 
 
 def raw_batch_to_inputs(raw: dict, spec) -> dict:
     """Split a raw batch {"dense" [B, nd], "categorical" [B, ns]} into the signature's named inputs."""
     import tensorflow as tf
-    out = {n: tf.convert_to_tensor(raw["dense"])[:, j] for j, n in enumerate(spec.dense_names)}
-    out.update({n: tf.convert_to_tensor(raw["categorical"])[:, j]
+    names = signature_names(spec)
+    out = {names[n]: tf.convert_to_tensor(raw["dense"])[:, j] for j, n in enumerate(spec.dense_names)}
+    out.update({names[n]: tf.convert_to_tensor(raw["categorical"])[:, j]
                 for j, n in enumerate(spec.sparse_names)})
     return out
 
