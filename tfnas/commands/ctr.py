@@ -115,7 +115,7 @@ def format_table(rows: list[dict], bayes: float | None) -> str:
 
 def _leaderboard(args) -> int:
 
-    from pipelines.ctr.dataset import make_dataset, split_paths
+    from pipelines.ctr.dataset import make_split_dataset
     from pipelines.ctr.train import RUN_FILE, data_format, load_run, train_run
     from tfnas.export import check_reload, export_saved_model
 
@@ -141,8 +141,9 @@ def _leaderboard(args) -> int:
     network, spec, _ = load_run(os.path.join(args.logdir, best["model"]))
     path = export_saved_model(network, spec, args.export_name, root=args.export_root)
     print(f"best: {best['model']} exported to {path}")
-    test = split_paths(args.data)["test"]
-    raw = next(iter(make_dataset(test, data_format(args.data), spec, args.check_rows, processed=False)))
+    # make_split_dataset reads the folder's dataset.json, so a table's schema comes with it
+    raw = next(iter(make_split_dataset(args.data, "test", args.check_rows, spec=spec, fmt=data_format(args.data),
+                                       processed=False)))
     diff = check_reload(network, spec, path, raw)
     print(f"reloaded {path} in a fresh process: {len(raw['dense'])} raw test rows, "
           f"max |p_served - p_keras| = {diff:.3g}")
