@@ -5,7 +5,9 @@ The schema names a label column (number; > 0 means click), dense columns (number
 categorical columns (strings or ids).  A multi-valued column (e.g. "tags" = "a|b|c") maps onto the processed
 contract as `slots` fixed sparse fields `tags_1..tags_k`: the first k tokens in order (sorted first if
 `sort` is set, so order does not matter), missing slots are "" (bucket 0), extra tokens are dropped.
-Files stream in chunks through pandas (CSV/TSV) or pyarrow (Parquet); memory is flat in file size.
+Files (plain, gzip or bz2, detected by magic bytes) stream in chunks through pandas (CSV/TSV) or pyarrow
+(Parquet); memory is flat in file size.  The schema's missing_values tokens ("?", "NA", ...) read as missing
+in every feature column.  The schema itself lives in `table_schema.py` (TensorFlow-free).
 Bad rows: a non-numeric label/dense value or a row with too many fields is an error naming file, line and
 field (or skipped and counted); a CSV row with too few fields is read with the missing trailing values
 empty (pandas pads them), and line numbers assume no quoted newlines.
