@@ -170,3 +170,13 @@ def test_index_describes_a_hand_made_folder(tmp_path, capsys):
     assert main(["data", "index", str(tmp_path / "bad"), "--label", "y", "--dense", "price"]) == 1
     assert "train.csv:2: field price: 'x' is not a number" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "spec.json").exists()
+
+
+def test_failed_cli_split_leaves_no_folder_and_names_the_row(tmp_path, capsys):
+    from tfnas.cli import main
+    (tmp_path / "t.csv").write_text("y,price\n1,2\n0,lots\n")
+    out = tmp_path / "new"
+    assert main(["data", "split", str(tmp_path / "t.csv"), "--format", "table", "--label", "y", "--dense", "price",
+                 "--out", str(out), "--no-progress"]) == 1
+    assert "t.csv:3: field price: 'lots' is not a number" in capsys.readouterr().err
+    assert not out.exists()

@@ -175,14 +175,20 @@ def _split(args) -> int:
         spec = default_spec(args.format)
         line_fmt = _split_line_format(args.format, spec, args.input)
     report = BadRowReport()
-    with RunLock(args.out, "tfnas data split"):
-        out = split_files(args.input, args.out, args.format, args.seed, args.ratios, table_schema=schema,
-                          progress=not args.no_progress, line_format=line_fmt, bad_rows=args.bad_rows,
-                          report=report, by_time=args.by_time, by_group=args.by_group)
-        info = {"format": args.format, "source": list(args.input), **out}
-        if schema is not None:
-            info["table_schema"] = schema.to_dict()
-        save_spec(args.out, spec, info)
+    created = not os.path.exists(args.out)
+    try:
+        with RunLock(args.out, "tfnas data split"):
+            out = split_files(args.input, args.out, args.format, args.seed, args.ratios, table_schema=schema,
+                              progress=not args.no_progress, line_format=line_fmt, bad_rows=args.bad_rows,
+                              report=report, by_time=args.by_time, by_group=args.by_group)
+            info = {"format": args.format, "source": list(args.input), **out}
+            if schema is not None:
+                info["table_schema"] = schema.to_dict()
+            save_spec(args.out, spec, info)
+    except BaseException:
+        if created and os.path.isdir(args.out) and not os.listdir(args.out):
+            os.rmdir(args.out)   # a failed split leaves nothing behind, not even its empty folder
+        raise
     if report.total or report.counts:
         print(f"tfnas: warning: {report.summary()}; e.g. " + "; ".join(report.examples), file=sys.stderr)
     print(json.dumps({"out": args.out, **out}))
