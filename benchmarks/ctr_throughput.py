@@ -41,7 +41,7 @@ def measure(name: str, data: str, batch: int, steps: int, rounds: int) -> dict:
     from pipelines.ctr.baselines import build_baseline
     from pipelines.ctr.dataset import load_spec, make_split_dataset
     from pipelines.ctr.ranking import RankingModel
-    from pipelines.ctr.train import make_optimizers
+    from tfnas.train.optimizers import make_optimizer_pair
 
     spec = load_spec(data)
     reader = make_split_dataset(data, "train", batch, shuffle=True, repeat=True).prefetch(tf.data.AUTOTUNE)
@@ -50,7 +50,7 @@ def measure(name: str, data: str, batch: int, steps: int, rounds: int) -> dict:
     cached = (tf.data.Dataset.from_tensor_slices(tensors).batch(batch, drop_remainder=True).cache()
               .repeat().prefetch(tf.data.AUTOTUNE))
     tf.keras.utils.set_random_seed(0)
-    opt, sparse_opt = make_optimizers("adam+adagrad", 1e-3, 0.2)
+    opt, sparse_opt = make_optimizer_pair("adam+adagrad", 1e-3, 0.2)
     model = RankingModel(build_baseline(name, spec), sparse_optimizer=sparse_opt)
     model.compile(optimizer=opt)
     t_cached = _epoch_times(model, cached, steps, rounds)

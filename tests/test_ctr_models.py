@@ -1,4 +1,5 @@
 """CTR ranking baselines in the TFRS Ranking task: they learn, serialise, keep sparse gradients, train/resume."""
+import dataclasses
 import json
 import os
 
@@ -112,18 +113,18 @@ def test_train_cli_logs_checkpoints_and_resumes(tmp_path, capsys):
     assert main(argv + ["--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "test logloss" in out and "FLOPs/example" in out
-    for name in ("run.json", "history.csv", "curves.png", "tb", "ckpt"):
+    for name in ("run.json", "history.csv", "curves.png", "tensorboard", "checkpoints"):
         assert os.path.exists(os.path.join(logdir, name)), name
     assert main(argv + ["--epochs", "2"]) == 1   # refuses to overwrite a run without --resume
     assert "--resume" in capsys.readouterr().err
     assert main(argv + ["--epochs", "2", "--resume"]) == 0
-    from pipelines.ctr.train import load_run, read_history
-    hist = read_history(os.path.join(logdir, "history.csv"))
-    assert hist["epoch"] == [0.0, 1.0]          # epoch 1 appended, not retrained from 0
+    from tfnas.train.ctr import load_run, run_history
+    hist = run_history(logdir)
+    assert hist["epoch"] == [1, 2]              # epoch 2 appended, not retrained from 1
     assert {"loss", "auc", "logloss", "val_loss"} <= set(hist)
     net, spec, run = load_run(logdir)
-    assert run["config"]["epochs"] == 2 and spec.vocab_sizes[0] <= 32
-    assert tf.train.latest_checkpoint(os.path.join(logdir, "ckpt")).endswith("ckpt-2")
+    assert run["config"]["epochs"] == 2 and spec.vocab_sizes[0] <= 32 and run["kind"] == "ctr"
+    assert tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints", "last")).endswith("ckpt-2")
 
 
 def test_sparse_optimizer_takes_the_embedding_tables(toy):
@@ -157,3 +158,20 @@ def test_leaderboard_table_starts_with_bayes_line(tmp_path):
     assert bayes_logloss_of(str(tmp_path)) is None
     (tmp_path / "bayes.json").write_text('{"test": {"bayes_logloss": 0.25}}')
     assert bayes_logloss_of(str(tmp_path)) == 0.25
+
+
+def test_resume_after_a_kill_between_history_row_and_checkpoint_keeps_one_row_per_epoch(tmp_path):
+    """A kill after epoch 2's history row but before its checkpoint: the resume retrains epoch 2 and
+    history.csv holds epochs 1 and 2 once each (issue: the row used to be duplicated)."""
+    from tfnas.train.ctr import TrainConfig, run_history, train_run
+    data = _write_data(tmp_path / "data", rows=600)
+    logdir = str(tmp_path / "run")
+    cfg = TrainConfig(model="mlp", data=data, epochs=1, batch_size=128, hparams={"embedding_dim": 4, "hidden": [8]})
+    train_run(cfg, logdir, verbose=0)
+    path = os.path.join(logdir, "history.csv")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    with open(path, "a") as f:                      # epoch 2's row, written just before the kill
+        f.write(lines[1].replace("0,", "1,", 1) + "\n")
+    out = train_run(dataclasses.replace(cfg, epochs=2), logdir, resume=True, verbose=0)
+    assert run_history(logdir)["epoch"] == [1, 2] and out["epochs_done"] == 2

@@ -148,7 +148,7 @@ def test_export_cli_from_a_run(tmp_path, capsys):
     from pipelines.ctr.dataset import load_info, load_spec
     from pipelines.ctr.schema import save_spec
     from pipelines.ctr.synthetic import write_synthetic
-    from pipelines.ctr.train import TrainConfig, train_run
+    from tfnas.train.ctr import TrainConfig, train_run
     from tfnas.cli import main
 
     data = str(tmp_path / "data")

@@ -55,7 +55,7 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet_tensorflow(verbose=args.tf_verbose)
+    quiet_tensorflow(verbose=getattr(args, "tf_verbose", False))
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -67,6 +67,26 @@ class RankingModel(tfrs.Model):
         metrics.update(loss=loss, regularization_loss=regularization_loss, total_loss=total_loss)
         return metrics
 
+    def build_optimizer_slots(self) -> None:
+        """Create both optimizers' slots before a checkpoint restore: the sparse optimizer gets the
+        variables whose gradient is IndexedSlices (embedding tables), the dense one the rest (found from
+        one gradient of an all-zeros batch of `network.spec`)."""
+        if not self.trainable_variables or self.optimizer is None:
+            return
+        if self.sparse_optimizer is None:
+            self.optimizer.build(self.trainable_variables)
+            return
+        spec = self.network.spec
+        batch = {"dense": tf.zeros([2, spec.num_dense], tf.float32),
+                 "sparse": tf.zeros([2, spec.num_sparse], tf.int64)}
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(self(batch))
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.build([v for g, v in zip(grads, self.trainable_variables)
+                              if g is not None and not isinstance(g, tf.IndexedSlices)])
+        self.sparse_optimizer.build([v for g, v in zip(grads, self.trainable_variables)
+                                     if isinstance(g, tf.IndexedSlices)])
+
     def predict_proba(self, features) -> tf.Tensor:
         """Click probabilities [B, 1] for a processed batch."""
         return tf.sigmoid(self(features, training=False))

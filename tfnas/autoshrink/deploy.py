@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from tfnas.autoshrink.train import compile_classifier, evaluate_accuracy, image_dataset
+from tfnas.autoshrink.train import evaluate_accuracy, image_dataset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,18 +28,29 @@ class FinalTraining:
         return dataclasses.asdict(self)
 
 
-def train_final(model, data, cfg: FinalTraining, verbose: int = 0) -> dict:
-    """Adam + label smoothing, keep the weights of the best val-accuracy epoch; returns val/test accuracy."""
+def train_final(model, data, cfg: FinalTraining, verbose: int = 0, run_dir: str | None = None,
+                resume: bool = False) -> dict:
+    """Adam + label smoothing on the core `train()` under `seeded(cfg.seed)`, early stopping on val
+    accuracy and its best epoch's weights kept; returns val/test accuracy.  With `run_dir` the run folder
+    (run.json, model.keras, history, curves, TensorBoard, checkpoints) stays there; else it is temporary."""
+    import tempfile
+
     import tensorflow as tf
-    tf.keras.utils.set_random_seed(cfg.seed)
-    compile_classifier(model, cfg.learning_rate, cfg.label_smoothing, data.num_classes)
-    stop = tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience,
-                                            restore_best_weights=True)
-    hist = model.fit(image_dataset(*data.train, cfg.batch_size, shuffle=True, seed=cfg.seed),
-                     validation_data=image_dataset(*data.val, 256), epochs=cfg.epochs, callbacks=[stop],
-                     verbose=verbose)
-    return {"epochs": len(hist.history["loss"]), "val_accuracy": max(hist.history["val_accuracy"]),
-            "test_accuracy": evaluate_accuracy(model, *data.test)}
+    from tfnas.train.seeding import seeded
+    from tfnas.train.task import ClassificationTask
+    from tfnas.train.trainer import train
+    task = ClassificationTask(num_classes=data.num_classes if cfg.label_smoothing else None,
+                              label_smoothing=cfg.label_smoothing)
+    with tempfile.TemporaryDirectory(prefix="final_") as tmp, seeded(cfg.seed):
+        out = train(model, task, image_dataset(*data.train, cfg.batch_size, shuffle=True, seed=cfg.seed),
+                    image_dataset(*data.val, 256), epochs=cfg.epochs,
+                    optimizer=tf.keras.optimizers.Adam(cfg.learning_rate), run_dir=run_dir or tmp, resume=resume,
+                    early_stopping_patience=cfg.patience, monitor="val_accuracy", mode="max",
+                    kind="image_classifier", verbose=verbose, run_fields={"training": cfg.to_dict()})
+        test_accuracy = evaluate_accuracy(model, *data.test)
+    val = out["history"].get("val_accuracy", [])
+    return {"epochs": out["epochs_run"], "val_accuracy": max(val) if val else float("nan"),
+            "test_accuracy": test_accuracy}
 
 
 def mobilenet_v2(input_shape, num_classes: int, alpha: float = 0.35, bn_momentum: float = 0.9):

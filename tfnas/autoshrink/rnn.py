@@ -29,6 +29,10 @@ def _layer_base():
     return tf.keras.layers.Layer
 
 
+def _edge_key(u, v) -> str:
+    return f"{u}->{v}"
+
+
 class DagRNNCell(_layer_base()):
     """A recurrent cell (usable in `tf.keras.layers.RNN`) computing the DAG of an AutoShrink RNN cell."""
 
@@ -51,7 +55,8 @@ class DagRNNCell(_layer_base()):
 
         self.w0 = self.add_weight(name="w0", shape=(int(input_shape[-1]) + self.units, 2 * self.units),
                                   initializer=init())
-        self.edge_weights = {(u, v): self.add_weight(name=f"w_{u}_{v}", shape=(self.units, 2 * self.units),
+        # String keys: a tf.train.Checkpoint (the core trainer's resume) cannot track tuple-keyed dicts.
+        self.edge_weights = {_edge_key(u, v): self.add_weight(name=f"w_{u}_{v}", shape=(self.units, 2 * self.units),
                                                      initializer=init()) for u, v in self._edges}
         super().build(input_shape)
 
@@ -76,7 +81,7 @@ class DagRNNCell(_layer_base()):
             for u, v in self._edges:
                 if u != node:
                     continue
-                c, k = tf.split(tf.matmul(s_prev, self.edge_weights[(u, v)]), 2, axis=-1)
+                c, k = tf.split(tf.matmul(s_prev, self.edge_weights[_edge_key(u, v)]), 2, axis=-1)
                 s = s_prev + tf.sigmoid(c) * (self._activation(self.arch.op(v))(k) - s_prev)
                 incoming.setdefault(v, []).append(s)
         leaves = [value[n] for n in self._leaves]
@@ -130,24 +135,31 @@ def lm_dataset(ids: np.ndarray, batch_size: int, bptt: int, shuffle: bool = Fals
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def train_lm(model, corpus, cfg: LMTraining, verbose: int = 0) -> dict:
-    """SGD with global-norm clipping, lr ÷10 at epochs E−4 and E−2, early stop after `patience` bad epochs."""
+def train_lm(model, corpus, cfg: LMTraining, verbose: int = 0, run_dir: str | None = None) -> dict:
+    """SGD with global-norm clipping, lr ÷10 at epochs E−4 and E−2, early stop after `patience` bad epochs
+    (best val-loss weights kept), on the core `train()` with the language-model Task; without `run_dir`
+    the run folder is temporary."""
+    import tempfile
+
     import tensorflow as tf
-    model.compile(optimizer=tf.keras.optimizers.SGD(cfg.learning_rate, global_clipnorm=cfg.clip),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    from tfnas.train.task import LanguageModelTask
+    from tfnas.train.trainer import train
     drops = {cfg.epochs - 4, cfg.epochs - 2}
 
     def schedule(epoch, lr):
         return lr / 10.0 if epoch in drops and epoch > 0 else lr
 
-    stop = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
-    hist = model.fit(lm_dataset(corpus.train, cfg.batch_size, cfg.bptt, shuffle=True, seed=cfg.seed),
-                     validation_data=lm_dataset(corpus.valid, cfg.batch_size, cfg.bptt), epochs=cfg.epochs,
-                     callbacks=[tf.keras.callbacks.LearningRateScheduler(schedule), stop], verbose=verbose)
-    val = [v for v in hist.history["val_loss"] if math.isfinite(v)]
+    with tempfile.TemporaryDirectory(prefix="lm_") as tmp:
+        out = train(model, LanguageModelTask(), lm_dataset(corpus.train, cfg.batch_size, cfg.bptt, shuffle=True,
+                                                            seed=cfg.seed),
+                    lm_dataset(corpus.valid, cfg.batch_size, cfg.bptt), epochs=cfg.epochs,
+                    optimizer=tf.keras.optimizers.SGD(cfg.learning_rate, global_clipnorm=cfg.clip),
+                    run_dir=run_dir or tmp, early_stopping_patience=cfg.patience, verbose=verbose,
+                    callbacks=[tf.keras.callbacks.LearningRateScheduler(schedule)], curve_keys=("loss",))
+    history = {k: [float(v) for v in vs] for k, vs in out["history"].items() if k != "epoch"}
+    val = [v for v in history.get("val_loss", []) if math.isfinite(v)]
     best = min(val) if val else math.inf
-    return {"val_perplexity": math.exp(min(best, 50.0)), "epochs": len(hist.history["val_loss"]),
-            "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()}}
+    return {"val_perplexity": math.exp(min(best, 50.0)), "epochs": out["epochs_run"], "history": history}
 
 
 def perplexity(model, ids: np.ndarray, cfg: LMTraining) -> float:
@@ -164,14 +176,14 @@ class RnnProxyEvaluator(Evaluator):
         self.corpus, self.training, self.score_weight, self.verbose = corpus, training, score_weight, verbose
 
     def evaluate(self, arch: Architecture) -> Result:
-        import tensorflow as tf
         from tfnas.autoshrink.shrink import rnn_score
         from tfnas.metrics import count_params
-        tf.keras.utils.set_random_seed(self.training.seed)
+        from tfnas.train.seeding import seeded
         cfg = self.training
-        model = build_lm(arch, self.corpus.vocab_size, cfg.units, cfg.embedding)
-        start = time.perf_counter()
-        out = train_lm(model, self.corpus, cfg, verbose=self.verbose)
+        with seeded(cfg.seed):  # same numbers every call; the caller's random streams are left alone
+            model = build_lm(arch, self.corpus.vocab_size, cfg.units, cfg.embedding)
+            start = time.perf_counter()
+            out = train_lm(model, self.corpus, cfg, verbose=self.verbose)
         flops = rnn_cell_flops(arch, cfg.units, cfg.embedding)
         ppl = out["val_perplexity"]
         return Result({"score": rnn_score(ppl, flops, self.score_weight), "perplexity": ppl, "epochs": out["epochs"]},

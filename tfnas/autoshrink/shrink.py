@@ -33,16 +33,17 @@ class CnnProxyEvaluator(Evaluator):
         self.score_weight, self.verbose = score_weight, verbose
 
     def build(self, arch: Architecture):
-        import tensorflow as tf
-        tf.keras.utils.set_random_seed(self.training.seed)
         return build_cnn(arch, self.data.input_shape, self.data.num_classes, self.macro, name="proxy")
 
     def evaluate(self, arch: Architecture) -> Result:
+        """Build and train under `seeded(training.seed)`: same numbers every call, caller's RNGs untouched."""
         from tfnas.metrics import count_params, macs_per_example
-        model = self.build(arch)
-        macs = macs_per_example(model)
-        start = time.perf_counter()
-        out = train_proxy(model, self.data.train, self.data.val, self.training, verbose=self.verbose)
+        from tfnas.train.seeding import seeded
+        with seeded(self.training.seed):
+            model = self.build(arch)
+            macs = macs_per_example(model)
+            start = time.perf_counter()
+            out = train_proxy(model, self.data.train, self.data.val, self.training, verbose=self.verbose)
         acc = out["best_val_accuracy"]
         return Result({"score": cnn_score(acc, macs, self.score_weight), "accuracy": acc,
                        "epochs": out["epochs"]},

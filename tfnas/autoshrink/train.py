@@ -91,22 +91,6 @@ class ProxyStopRules(_callback_base()):
             self.model.stop_training = True
 
 
-def compile_classifier(model, learning_rate: float, label_smoothing: float = 0.0, num_classes: int | None = None):
-    """Adam + (label-smoothed) softmax cross-entropy on integer labels, accuracy metric."""
-    import tensorflow as tf
-    if label_smoothing:
-        classes = num_classes or int(model.output_shape[-1])
-        cce = tf.keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
-
-        def loss(y_true, y_pred):
-            return cce(tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), classes), y_pred)
-    else:
-        loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss,
-                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    return model
-
-
 def train_proxy(model, train: tuple, val: tuple, cfg: ProxyTraining, verbose: int = 0,
                 run_dir: str | None = None) -> dict:
     """Train with the stop rules on the core `train()` (Adam, classification task); returns best val

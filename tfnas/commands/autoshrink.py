@@ -176,9 +176,7 @@ def _train(args) -> int:
                                     replicate=args.depth, head_filters=args.head, stem_strides=args.stem_strides)
         model = build_cnn(cell, data.input_shape, data.num_classes, macro, name="shrinkcnn")
     cfg = FinalTraining(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
-    out = train_final(model, data, cfg, verbose=args.verbose)
-    os.makedirs(args.out, exist_ok=True)
-    model.save(os.path.join(args.out, "model.keras"))
+    out = train_final(model, data, cfg, verbose=args.verbose, run_dir=args.out)   # writes model.keras, run.json
     report = {**out, "params": count_params(model), "macs": macs_per_example(model), "data": data.source,
               "training": cfg.to_dict(), "args": {k: v for k, v in vars(args).items() if k != "func"}}
     with open(os.path.join(args.out, "train.json"), "w") as f:

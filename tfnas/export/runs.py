@@ -142,7 +142,7 @@ def keras_run_model(run_dir: str, info: dict) -> RunModel:
 def ctr_run_model(run_dir: str, info: dict, calibration_batches: int = 20) -> RunModel:
     """A `tfnas ctr train --logdir` run: raw-feature signature, reload checked on raw test rows."""
     from pipelines.ctr.dataset import make_split_dataset, split_paths
-    from pipelines.ctr.train import load_run
+    from tfnas.train.ctr import load_run
     from tfnas.export.ctr import check_reload, export_saved_model, processed_input_model
     network, spec, run = load_run(run_dir)
     data_dir = run["config"]["data"]

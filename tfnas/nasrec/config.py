@@ -48,6 +48,7 @@ class SupernetConfig:
     batch_size: int = 512
     learning_rate: float = 0.12  # Adagrad (eps 1e-2), 10% warm-up then cosine, clip-norm 5
     seed: int = 0
+    save_every: int = 100  # checkpoint every this many steps (a kill loses at most these)
     extra: dict = dataclasses.field(default_factory=dict)  # passed through to NASRecSupernet
 
 

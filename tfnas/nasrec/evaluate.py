@@ -22,6 +22,7 @@ from tfnas.nasrec.supernet import split_batch
 from tfnas.nasrec.training import WarmupCosine
 from tfnas.space import Evaluator, Result
 from tfnas.train.optimizers import make_optimizer
+from tfnas.train.task import RankingTask
 
 
 def head_variables(supernet) -> list:
@@ -68,7 +69,8 @@ class SupernetEvaluator(Evaluator):
     """Scores a candidate on a trained supernet: fix it, fine-tune the head, measure val logloss / AUC.
 
     One traced function serves both fine-tuning and validation (a flag tensor says whether to apply the
-    head update), so the large supernet graph is traced once per evaluator, never per candidate.
+    head update), so the large supernet graph is traced once per evaluator, never per candidate: this is
+    why it is not the core `train()` (a `fit` per candidate retraces); its loss is the ranking Task's.
     """
 
     def __init__(self, supernet, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
@@ -87,13 +89,14 @@ class SupernetEvaluator(Evaluator):
             self._opt = make_optimizer(finetune.optimizer, sched, finetune.clipnorm)
             self._opt.build(self._head)
             self._opt_init = [v.numpy() for v in self._opt.variables]
+        self._loss = RankingTask().loss()
         self._run = tf.function(self._step)
 
     def _step(self, x, y, train):
         """Probabilities [B] of the fixed candidate; when `train` (bool tensor) also one head update."""
         with tf.GradientTape() as tape:
             logits = tf.reshape(self.supernet(x, training=False), [-1])
-            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
+            loss = self._loss(tf.reshape(y, [-1, 1]), logits[:, None])
         if self._opt is not None:
             grads = tape.gradient(loss, self._head)
 

@@ -113,17 +113,17 @@ class Pipeline:
     def supernet(self):
         """The trained (or resumed) supernet: trains up to its step budget, restoring its checkpoint."""
         if self._supernet is None:
-            import tensorflow as tf
             from tfnas.nasrec.supernet import NASRecSupernet
-            sc, sp = self.cfg.supernet, self.cfg.space
-            tf.keras.utils.set_random_seed(sc.seed)  # initial weights, hence the whole search, repeat
-            net = NASRecSupernet(self.data.spec, kind=sp.kind, num_blocks=sp.num_blocks, sampler=sc.sampler,
-                                 warmup_steps=sc.warmup_steps, seed=sc.seed, **sp.extra, **sc.extra)
-            steps = sc.steps or self.data.num_batches("train", sc.batch_size)
-            ds = self.data.dataset("train", sc.batch_size, train=True, seed=sc.seed)
             from tfnas.nasrec.training import train_supernet
-            train_supernet(net, ds, steps, self.path("supernet"), learning_rate=sc.learning_rate,
-                           progress=self.progress)
+            from tfnas.train.seeding import seeded
+            sc, sp = self.cfg.supernet, self.cfg.space
+            with seeded(sc.seed):  # initial weights, hence the whole search, repeat; caller's RNGs kept
+                net = NASRecSupernet(self.data.spec, kind=sp.kind, num_blocks=sp.num_blocks, sampler=sc.sampler,
+                                     warmup_steps=sc.warmup_steps, seed=sc.seed, **sp.extra, **sc.extra)
+                steps = sc.steps or self.data.num_batches("train", sc.batch_size)
+                ds = self.data.dataset("train", sc.batch_size, train=True, seed=sc.seed)
+                train_supernet(net, ds, steps, self.path("supernet"), learning_rate=sc.learning_rate,
+                               save_every=sc.save_every, progress=self.progress)
             self._supernet = net
         return self._supernet
 

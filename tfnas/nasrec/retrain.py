@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Callable, Optional
 
 import numpy as np
@@ -42,17 +41,26 @@ def predict_metrics(model, dataset: tf.data.Dataset, prefix: str) -> dict:
 
 
 def train_network(network: tf.keras.Model, train_ds: tf.data.Dataset, cfg: RetrainConfig,
-                  steps_per_epoch: int, eval_sets: dict, signature=None) -> dict:
-    """Fit `network` in a `RankingModel` for cfg.epochs x steps_per_epoch; metrics on each eval set + cost."""
+                  steps_per_epoch: int, eval_sets: dict, signature=None, run_dir: Optional[str] = None) -> dict:
+    """Fit `network` in a `RankingModel` for cfg.epochs x steps_per_epoch on the core `train()` (its
+    history, curves and TensorBoard land in `run_dir`, a temporary folder when None); metrics on each eval
+    set + cost.  A model killed mid-way is retrained from its start (the repeating train stream has no
+    resumable position, so only a fresh start is exact)."""
+    import tempfile
+
     from pipelines.ctr.ranking import RankingModel
+    from tfnas.train.task import RankingTask
+    from tfnas.train.trainer import train
 
     model = RankingModel(network)
     total = max(1, cfg.epochs * steps_per_epoch)
-    model.compile(optimizer=make_optimizer(cfg.optimizer, WarmupCosine(cfg.learning_rate, total)))
-    t0 = time.perf_counter()
-    hist = model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, verbose=0)
-    out = {"train_seconds": time.perf_counter() - t0, "steps": total,
-           "final_train_loss": float(hist.history["loss"][-1])}
+    optimizer = make_optimizer(cfg.optimizer, WarmupCosine(cfg.learning_rate, total))
+    with tempfile.TemporaryDirectory(prefix="retrain_") as tmp:
+        fit = train(model, RankingTask(), train_ds, epochs=cfg.epochs, optimizer=optimizer,
+                    run_dir=run_dir or tmp, steps_per_epoch=steps_per_epoch, kind="ctr_network",
+                    save_model=False, curve_keys=("loss",))
+    out = {"train_seconds": fit["seconds"], "steps": total,
+           "final_train_loss": float(fit["history"]["loss"][-1])}
     for name, ds in eval_sets.items():
         out.update(predict_metrics(model, ds, f"{name}_"))
     out["flops"] = float(tfm.flops_per_example(network, signature))
@@ -90,12 +98,13 @@ class Retrainer:
         """Train model `name` (built by `build()` under the config seed) unless its result exists."""
         if name in self.results:
             return self.results[name]
-        tf.keras.utils.set_random_seed(self.cfg.seed)
-        network = build()
+        from tfnas.train.seeding import seeded
         if self.progress:
             print(f"[retrain] {name}: {self.cfg.epochs} x {self.steps_per_epoch} steps", flush=True)
-        res = train_network(network, self.train_ds, self.cfg, self.steps_per_epoch, self.eval_sets,
-                            signature)
+        with seeded(self.cfg.seed):
+            network = build()
+            res = train_network(network, self.train_ds, self.cfg, self.steps_per_epoch, self.eval_sets,
+                                signature, run_dir=os.path.join(self.out_dir, "runs", name))
         res.update(extra or {})
         if save_weights:
             network.save_weights(self.weights_path(name))

@@ -15,6 +15,7 @@ from tfnas.nasrec.space import (DENSE_OPS, DENSE_WIDTHS, EMBEDDING_DIM, MERGE_RO
                                 NASRecSpace)
 from tfnas.supernet.masking import pad_to
 from tfnas.supernet.sampling import PathSampler
+from tfnas.train.task import RankingTask
 
 # plain TF code with no tensor-dependent Python control flow: skip autograph (it costs
 # most of the tracing time otherwise)
@@ -55,6 +56,8 @@ class NASRecSupernet(tf.keras.Model):
         if spec.num_dense > max(dense_widths):
             raise ValueError(f"NASRecSupernet: {spec.num_dense} dense features exceed the largest dense width")
         self.spec = spec
+        # The sampling train_step cannot go through Keras's compiled loss, but it takes the CTR Task's.
+        self.task_loss = RankingTask().loss()
         self.space = NASRecSpace(kind, num_blocks, dense_widths, sparse_widths, balance_dot)
         self.layout = self.space.layout
         self.embedding_dim = int(embedding_dim)
@@ -136,12 +139,12 @@ class NASRecSupernet(tf.keras.Model):
     # ------------------------------------------------------------------ training
     @_no_autograph
     def train_step(self, data):
-        """Sample a path in-graph, train it with binary cross-entropy from logits, clip by global norm."""
+        """Sample a path in-graph, train it with the ranking Task's loss (BCE from logits), clip by global norm."""
         x, y = split_batch(data)
         choice = self.sample_choice(self.step)
         with tf.GradientTape() as tape:
-            logits = tf.reshape(self.forward(x, choice), [-1])
-            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
+            logits = tf.reshape(self.forward(x, choice), [-1, 1])
+            loss = self.task_loss(tf.reshape(y, [-1, 1]), logits)
         variables = self.trainable_variables
         grads = [dedup(g) for g in tape.gradient(loss, variables)]
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
@@ -157,8 +160,8 @@ class NASRecSupernet(tf.keras.Model):
     @_no_autograph
     def test_step(self, data):
         x, y = split_batch(data)
-        logits = tf.reshape(self(x, training=False), [-1])
-        return {"loss": tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))}
+        logits = tf.reshape(self(x, training=False), [-1, 1])
+        return {"loss": self.task_loss(tf.reshape(y, [-1, 1]), logits)}
 
 
 def dedup(g):

@@ -71,6 +71,9 @@ def train_supernet(supernet, dataset: tf.data.Dataset, steps: int, ckpt_dir: str
                    callbacks=(), progress: bool = True, skip_seen: bool = True, stop_at: int | None = None) -> dict:
     """Train `supernet` for `steps` sampled-path steps on batches of `dataset`, resuming from `ckpt_dir`.
 
+    Not the core `train()`: that one checkpoints per epoch, and a supernet runs one long epoch that must
+    resume mid-way (every `save_every` steps); the loss still comes from the ranking Task (supernet.py).
+
     Saves every `save_every` steps and at the end; a run killed at any point restarts from the last
     save with the same weights, optimizer state, step and sampler RNG, and (with `skip_seen`, for a
     deterministic dataset) the same next batch.  `stop_at` ends this call early (at that step) without

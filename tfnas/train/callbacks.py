@@ -31,6 +31,9 @@ def read_history(path: str) -> dict[str, list]:
     out: dict[str, list] = {k: [] for k in rows[0]}
     for i, row in enumerate(rows):
         for k, v in row.items():
+            if k != "epoch" and v in ("NA", "", None):    # CSVLogger's mark of a metric missing that epoch
+                out[k].append(math.nan)
+                continue
             try:
                 out[k].append(int(v) + 1 if k == "epoch" else float(v))
             except (TypeError, ValueError):
@@ -68,16 +71,19 @@ def truncate_history(path: str, epochs_done: int) -> None:
 class RunState(tf.keras.callbacks.Callback):
     """Per-epoch tf.train.Checkpoint of model + optimizer + epoch counter + best val loss / epoch
     (CheckpointManager: files first, then the `checkpoint` index, so a kill leaves the previous one), a
-    model-only checkpoint of the best epoch (by `monitor`, lower is better), and early stopping after
-    `patience` epochs without improvement.  All state lives in the checkpoint, so a resume keeps it."""
+    model-only checkpoint of the best epoch (by `monitor`; `mode` "min": lower is better, "max": higher),
+    and early stopping after `patience` epochs without improvement.  All state lives in the checkpoint, so
+    a resume keeps it."""
 
     def __init__(self, run_dir: str, model, optimizer, monitor: str = "val_loss", patience=None,
-                 max_to_keep: int = 2):
+                 max_to_keep: int = 2, mode: str = "min"):
         super().__init__()
-        self.monitor = monitor
+        if mode not in ("min", "max"):
+            raise ValueError(f"RunState: mode must be 'min' or 'max', got {mode!r}")
+        self.monitor, self.mode = monitor, mode
         self.patience = patience
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.best_value = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.best_value = tf.Variable(math.inf if mode == "min" else -math.inf, dtype=tf.float64, trainable=False)
         self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         root = os.path.join(run_dir, CHECKPOINTS)
         self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
@@ -110,7 +116,8 @@ class RunState(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         value = (logs or {}).get(self.monitor)
-        if value is not None and math.isfinite(value) and value < float(self.best_value.numpy()):
+        best = float(self.best_value.numpy())
+        if value is not None and math.isfinite(value) and (value < best if self.mode == "min" else value > best):
             self.best_value.assign(value)
             self.best_epoch.assign(done)
             self.best_manager.save(checkpoint_number=done)
@@ -126,15 +133,16 @@ class CurvesPlot(tf.keras.callbacks.Callback):
     when `every_s` seconds have passed since the last drawing (short proxy runs stay cheap), and always
     when training ends."""
 
-    def __init__(self, run_dir: str, every_s: float = 30.0):
+    def __init__(self, run_dir: str, every_s: float = 30.0, keys=None):
         super().__init__()
+        self.keys = tuple(keys) if keys else None
         self.history_path = os.path.join(run_dir, HISTORY)
         self.path = os.path.join(run_dir, CURVES)
         self.every_s = every_s
         self._last = None
 
     def _draw(self):
-        plot_history(read_history(self.history_path), self.path)
+        plot_history(read_history(self.history_path), self.path, self.keys)
         self._last = time.monotonic()
 
     def on_train_begin(self, logs=None):
@@ -148,13 +156,14 @@ class CurvesPlot(tf.keras.callbacks.Callback):
         self._draw()
 
 
-def plot_history(history: dict[str, list], path: str) -> None:
-    """Write the learning curves of `history` (read_history's dict) to `path` atomically."""
+def plot_history(history: dict[str, list], path: str, keys=None) -> None:
+    """Write the learning curves of `history` (read_history's dict) to `path` atomically (only the
+    metrics in `keys` when given)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-    names = [k for k in history if k != "epoch" and not k.startswith("val_")]
+    names = [k for k in history if k != "epoch" and not k.startswith("val_") and (keys is None or k in keys)]
     if not names or not history.get("epoch"):
         return
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)

@@ -28,6 +28,10 @@ class Task:
     def metrics(self) -> list:
         return []
 
+    def compile(self, model, optimizer) -> None:
+        """Compile `model` for this task (Keras `compile` with the task's loss and metrics)."""
+        model.compile(optimizer=optimizer, loss=self.loss(), metrics=self.metrics())
+
     def split(self, batch):
         """(features, label) or (features, label, sample_weight) from one element of a dataset."""
         if isinstance(batch, (tuple, list)):
@@ -155,6 +159,19 @@ class RankingTask(Task):
         parts = super().split(batch)
         label = tf.reshape(tf.cast(parts[1], tf.float32), [-1, 1])
         return (parts[0], label) + tuple(parts[2:])
+
+    def compile(self, model, optimizer) -> None:
+        """A TFRS model (`compute_loss`) owns its `tfrs.tasks.Ranking` and takes whole dict batches: compile
+        it with the optimizer only; any other Keras model gets the loss and metrics."""
+        if hasattr(model, "compute_loss") and hasattr(model, "task"):
+            model.compile(optimizer=optimizer)
+        else:
+            super().compile(model, optimizer)
+
+    def map_dataset(self, ds: tf.data.Dataset) -> tf.data.Dataset:
+        """Dict batches pass through unchanged (a TFRS model splits them in `compute_loss`)."""
+        spec = ds.element_spec
+        return ds if isinstance(spec, dict) else super().map_dataset(ds)
 
 
 class LanguageModelTask(Task):

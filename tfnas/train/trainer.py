@@ -34,7 +34,12 @@ def _save_model_atomic(model, path: str) -> None:
 
 
 def _build_optimizer(model, optimizer) -> None:
-    """Create the optimizer's slots now, so a checkpoint restores them instead of deferring."""
+    """Create the optimizer's slots now, so a checkpoint restores them instead of deferring.  A model with
+    more than one optimizer (CTR: Adam for dense layers, Adagrad for embedding rows) builds its own slots
+    in `build_optimizer_slots()`."""
+    if hasattr(model, "build_optimizer_slots"):
+        model.build_optimizer_slots()
+        return
     if hasattr(optimizer, "build") and model.built and model.trainable_variables:
         optimizer.build(model.trainable_variables)
 
@@ -44,20 +49,24 @@ def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: 
           early_stopping_patience: Optional[int] = None, restore_best: bool = True,
           steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
           kind: Optional[str] = None, verbose: int = 0, callbacks: Sequence[tf.keras.callbacks.Callback] = (),
-          run_fields: Optional[dict] = None) -> dict:
+          run_fields: Optional[dict] = None, monitor: str = "val_loss", mode: str = "min",
+          save_model: bool = True, curve_keys: Optional[Sequence[str]] = None) -> dict:
     """Train `model` for `task` into `run_dir`; with `resume`, continue from the last checkpoint there.
 
     `callbacks` run after the history row and before the checkpoint of each epoch (so a stop rule's
-    `stop_training` is checkpointed with the epoch).  Without `val_ds` nothing is monitored: no early
-    stopping, the final weights are kept.  Returns {"history", "best_epoch", "best", "epochs_run",
-    "seconds", "run_dir", "model_path"}; `best` holds the best epoch's history row (val metrics included).
+    `stop_training` is checkpointed with the epoch).  The best epoch is the one with the lowest (`mode`
+    "min") or highest ("max") `monitor`; without `val_ds` nothing is monitored: no early stopping, the
+    final weights are kept.  `save_model=False` skips model.keras (for models saved by their caller, e.g.
+    a CTR network inside its TFRS wrapper); `curve_keys` limits curves.png to those metrics.
+    Returns {"history", "best_epoch", "best", "epochs_run", "seconds", "run_dir", "model_path"}; `best`
+    holds the best epoch's history row (val metrics included).
     """
     if epochs < 1:
         raise ValueError(f"train: epochs must be >= 1, got {epochs}")
     if early_stopping_patience is not None and early_stopping_patience < 1:
         raise ValueError(f"train: early_stopping_patience must be >= 1, got {early_stopping_patience}")
     if early_stopping_patience and val_ds is None:
-        raise ValueError("train: early stopping monitors val_loss, so it needs val_ds")
+        raise ValueError(f"train: early stopping monitors {monitor}, so it needs val_ds")
     kind = kind or KIND_OF_TASK.get(task.name)
     if kind is None:
         raise ValueError(f"train: task {task.name!r} has no default run kind; pass kind=")
@@ -70,9 +79,9 @@ def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: 
             if os.path.exists(os.path.join(run_dir, name)):
                 os.unlink(os.path.join(run_dir, name))
 
-    model.compile(optimizer=optimizer, loss=task.loss(), metrics=task.metrics())
+    task.compile(model, optimizer)
     _build_optimizer(model, optimizer)
-    state = RunState(run_dir, model, optimizer, patience=early_stopping_patience)
+    state = RunState(run_dir, model, optimizer, monitor=monitor, mode=mode, patience=early_stopping_patience)
     done = state.restore() if resume else 0
     truncate_history(history_path, done)
 
@@ -80,7 +89,7 @@ def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: 
     val_data = task.map_dataset(val_ds) if val_ds is not None else None
     cbs = [tf.keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, TENSORBOARD)),
            tf.keras.callbacks.CSVLogger(history_path, append=True),
-           CurvesPlot(run_dir), *callbacks, state]
+           CurvesPlot(run_dir, keys=curve_keys), *callbacks, state]
     start = time.perf_counter()
     if done < epochs and not state.stopped():
         model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=done,
@@ -91,14 +100,15 @@ def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: 
     best_epoch = int(state.best_epoch.numpy()) or None
     if restore_best and best_epoch is not None:
         state.restore_best()
-    model_path = os.path.join(run_dir, MODEL)
-    _save_model_atomic(model, model_path)
+    model_path = os.path.join(run_dir, MODEL) if save_model else None
+    if save_model:
+        _save_model_atomic(model, model_path)
     history = read_history(history_path)
     best = None
     if best_epoch is not None and best_epoch in history.get("epoch", []):
         i = history["epoch"].index(best_epoch)
         best = {k: v[i] for k, v in history.items()}
-    write_run_info(run_dir, kind, model=MODEL, task=task.name, task_config=task.config(),
+    write_run_info(run_dir, kind, model=MODEL if save_model else None, task=task.name, task_config=task.config(),
                    epochs=len(history.get("epoch", [])), best_epoch=best_epoch,
                    restored_best=bool(restore_best and best_epoch is not None), **(run_fields or {}))
     return {"history": history, "best_epoch": best_epoch, "best": best,

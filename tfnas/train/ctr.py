@@ -1,0 +1,132 @@
+"""CTR training runs (`tfnas ctr train`, `tfnas ctr leaderboard`) on the core `train()`: a hand-made
+network from pipelines/ctr/baselines inside the TFRS `RankingModel`, the Ranking task, and the run folder
+every `train()` writes (run.json, history.csv, curves.png, tensorboard/, checkpoints/).
+
+run.json (kind "ctr") also holds `config` (TrainConfig), `spec` (FeatureSpec), `network` (class and
+config) and `train_seconds` (wall-clock training time over all resumes): `load_run` rebuilds the network
+from it.  The last epoch's weights are the run's result (no best-epoch restore, as before the move).
+Folders of the older layout (ckpt/, run.json without kind) still load.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import tensorflow as tf
+
+from pipelines.ctr.baselines import build_baseline
+from pipelines.ctr.dataset import load_spec, make_split_dataset, split_paths
+from pipelines.ctr.ranking import RankingModel
+from pipelines.ctr.schema import FeatureSpec
+from pipelines.ctr.train import example_batch
+from tfnas.runs import RUN_INFO, write_run_info
+from tfnas.train.callbacks import CHECKPOINTS, HISTORY, read_history
+from tfnas.train.optimizers import make_optimizer_pair
+from tfnas.train.seeding import seeded
+from tfnas.train.task import RankingTask
+from tfnas.train.trainer import train
+
+RUN_FILE = RUN_INFO
+CURVE_KEYS = ("logloss", "auc")
+LEGACY_CHECKPOINTS = "ckpt"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in run.json)."""
+
+    model: str
+    data: str
+    epochs: int = 3
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    optimizer: str = "adam+adagrad"
+    sparse_learning_rate: float = 0.2
+    hparams: dict = dataclasses.field(default_factory=dict)
+    steps_per_epoch: int | None = None
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _read_run(logdir: str) -> dict:
+    import json
+    path = os.path.join(logdir, RUN_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: not a training run directory")
+    with open(path) as f:
+        try:
+            run = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}: malformed run metadata: {exc.msg}") from None
+    for key in ("config", "spec"):
+        if key not in run:
+            raise ValueError(f"{path}: field {key!r} missing (not a CTR training run)")
+    return run
+
+
+def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: int = 1) -> dict:
+    """Train `config.model` on `config.data` into `logdir`; returns {"history", "epochs_done", "seconds"}
+    (seconds: wall-clock training time of the run so far, over all resumes).
+
+    With `resume`, the run continues from its last checkpoint (same config from run.json; `epochs` may
+    extend it); without it, a folder that already holds a run is refused rather than overwritten.
+    """
+    logdir = os.fspath(logdir)
+    seconds_before = 0.0
+    if resume:
+        saved = _read_run(logdir)
+        cfg = dict(saved["config"], epochs=config.epochs)        # resuming may extend the run
+        config = TrainConfig(**cfg)
+        seconds_before = float(saved.get("train_seconds", 0.0))
+    elif any(os.path.exists(os.path.join(logdir, d)) for d in (CHECKPOINTS, LEGACY_CHECKPOINTS)):
+        raise FileExistsError(f"{logdir} already holds a run; pass --resume or use a new --logdir")
+    os.makedirs(logdir, exist_ok=True)
+
+    with seeded(config.seed):
+        spec = load_spec(config.data)
+        network = build_baseline(config.model, spec, **config.hparams)
+        network(example_batch(spec))
+        optimizer, sparse_optimizer = make_optimizer_pair(config.optimizer, config.learning_rate,
+                                                          config.sparse_learning_rate)
+        model = RankingModel(network, sparse_optimizer=sparse_optimizer)
+        fields = {"config": config.to_dict(), "spec": spec.to_dict(), "train_seconds": seconds_before,
+                  "network": {"class": type(network).__name__, "config": network.get_config()}}
+        write_run_info(logdir, "ctr", task=RankingTask.name, **fields)   # a killed first epoch can resume
+        repeat = config.steps_per_epoch is not None
+        train_ds = make_split_dataset(config.data, "train", config.batch_size, shuffle=True,
+                                      repeat=repeat, seed=config.seed).prefetch(tf.data.AUTOTUNE)
+        valid_ds = (make_split_dataset(config.data, "valid", config.batch_size).prefetch(tf.data.AUTOTUNE)
+                    if split_paths(config.data).get("valid") else None)
+        out = train(model, RankingTask(), train_ds, valid_ds, epochs=config.epochs, optimizer=optimizer,
+                    run_dir=logdir, resume=resume, restore_best=False, steps_per_epoch=config.steps_per_epoch,
+                    kind="ctr", verbose=verbose, save_model=False, curve_keys=CURVE_KEYS)
+    seconds = seconds_before + out["seconds"]
+    write_run_info(logdir, "ctr", train_seconds=seconds)
+    return {"history": out["history"], "epochs_done": out["epochs_run"], "seconds": seconds}
+
+
+def load_run(logdir: str):
+    """(network with its last checkpoint's weights, FeatureSpec, run.json dict) of a training run."""
+    logdir = os.fspath(logdir)
+    run = _read_run(logdir)
+    spec = FeatureSpec.from_dict(run["spec"])
+    config = TrainConfig(**run["config"])
+    network = build_baseline(config.model, spec, **config.hparams)
+    network(example_batch(spec))
+    latest = tf.train.latest_checkpoint(os.path.join(logdir, CHECKPOINTS, "last"))
+    if latest is not None:
+        root = tf.train.Checkpoint(model=tf.train.Checkpoint(network=network))
+    else:                                   # the layout before runs moved onto the core train()
+        latest = tf.train.latest_checkpoint(os.path.join(logdir, LEGACY_CHECKPOINTS))
+        root = tf.train.Checkpoint(network=network)
+    if latest is None:
+        raise FileNotFoundError(f"{logdir}/{CHECKPOINTS}: no checkpoint; train at least one epoch first")
+    root.restore(latest).expect_partial().assert_existing_objects_matched()
+    return network, spec, run
+
+
+def run_history(logdir: str) -> dict:
+    """The run's history.csv as {column: values} (`epoch` 1-based)."""
+    return read_history(os.path.join(logdir, HISTORY))
