@@ -30,8 +30,8 @@ def test_readme_click_log_walkthrough(tmp_path):
              "--by-time", "ts", "--out", "data/clicks")
     rows = json.loads(next(line for line in out.splitlines() if line.startswith('{"out"')))["rows"]
     assert rows == {"train": 8000, "valid": 1000, "test": 1000}
-    out = sh(d, TFNAS, "ctr", "leaderboard", "--data", "data/clicks", "--models", "mlp,deepfm", "--epochs", "1",
-             "--logdir", "runs/clicks_leaderboard", "--export-name", "clicks_best")
+    out = sh(d, TFNAS, "ctr", "leaderboard", "--data", "data/clicks", "--models", "mlp,deepfm", "--epochs", "3",
+             "--batch-size", "128", "--logdir", "runs/clicks_leaderboard", "--export-name", "clicks_best")
     assert "best:" in out and os.path.isdir(os.path.join(d, "saved_models", "clicks_best", "1"))
     out = sh(d, TFNAS, "nasrec", "run", "--config", os.path.join(ROOT, "configs", "click_log_nasrec.json"),
              "--no-progress")
