@@ -89,7 +89,9 @@ def register(subparsers) -> None:
 
 def _table_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("table format (your own CSV/TSV/Parquet)")
-    g.add_argument("--schema", default=None, help="table schema JSON (see pipelines/ctr/table.py)")
+    g.add_argument("--schema", default=None,
+                   help="table schema JSON: write one with `tfnas data infer-schema FILE`; keys: "
+                        "configs/click_log_example.schema.json, pipelines/ctr/table_schema.py")
     g.add_argument("--label", default=None, help="label column (instead of --schema)")
     g.add_argument("--dense", default="", help="comma list of dense columns")
     g.add_argument("--categorical", default="", help="comma list of categorical columns")
