@@ -175,3 +175,23 @@ def test_resume_after_a_kill_between_history_row_and_checkpoint_keeps_one_row_pe
         f.write(lines[1].replace("0,", "1,", 1) + "\n")
     out = train_run(dataclasses.replace(cfg, epochs=2), logdir, resume=True, verbose=0)
     assert run_history(logdir)["epoch"] == [1, 2] and out["epochs_done"] == 2
+
+
+def test_train_cli_bad_row_is_one_line_naming_file_and_line_or_a_counted_skip(tmp_path, capsys):
+    from tfnas.cli import main
+    data = _write_data(tmp_path / "data", rows=600)
+    path = os.path.join(data, "train.txt")
+    with open(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    fields = lines[4].split("\t")
+    fields[1] = "X" + fields[1]
+    lines[4] = "\t".join(fields)
+    with open(path, "w") as f:
+        f.writelines(lines)
+    argv = ["ctr", "train", "--model", "mlp", "--data", data, "--epochs", "1", "--batch-size", "128",
+            "--verbose", "0", "--hparams", '{"embedding_dim": 4, "hidden": [8]}']
+    assert main(argv + ["--logdir", str(tmp_path / "r1")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"tfnas: error: {path}:5: field I1: {fields[1]!r} is not a number"
+    assert main(argv + ["--logdir", str(tmp_path / "r2"), "--bad-rows", "skip"]) == 0
+    assert "skipped bad rows: not_a_number 1" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 COMMAND_MODULES = ("data", "ctr", "export", "nasrec", "autoshrink", "eda", "nasgem", "routability", "routenas",
@@ -105,7 +106,21 @@ def error_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, _EXPECTED):
         return text
+    inner = _input_error_inside_tensorflow(str(exc))
+    if inner is not None:
+        return inner
     return f"{type(exc).__name__}: {text} (rerun with --debug for the traceback)"
+
+
+# A reader's error raised inside a tf.data py_function reaches Python wrapped in a TensorFlow OpError
+# whose message holds the whole inner traceback; its last line is "<module>.<Error>: <message>".
+_WRAPPED_INPUT_ERROR = re.compile(r"^\S*\b(BadRowError|SchemaError|DataError): (.+)$", re.MULTILINE)
+
+
+def _input_error_inside_tensorflow(message: str):
+    """The file:line message of a reader error wrapped by TensorFlow, else None."""
+    found = _WRAPPED_INPUT_ERROR.findall(message)
+    return found[-1][1].strip() if found else None
 
 
 def _debug(args) -> bool:

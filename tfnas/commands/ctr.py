@@ -46,15 +46,26 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="embedding-table learning rate with --optimizer adam+adagrad")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over train")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bad-rows", choices=("error", "skip"), default="error",
+                   help="a malformed row stops the run naming file:line: field (error) or is counted and dropped")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity")
 
 
 def _config(args, model: str, hparams: dict):
-    from pipelines.ctr.train import TrainConfig
+    from tfnas.train.ctr import TrainConfig
     return TrainConfig(model=model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
                        learning_rate=args.lr, optimizer=args.optimizer, hparams=hparams,
                        sparse_learning_rate=args.sparse_lr,
-                       steps_per_epoch=args.steps_per_epoch, seed=args.seed)
+                       steps_per_epoch=args.steps_per_epoch, seed=args.seed, bad_rows=args.bad_rows)
+
+
+def _print_skipped(out: dict) -> None:
+    """Rows dropped under --bad-rows skip: counts by reason and up to 5 examples naming file and line."""
+    if out.get("skipped"):
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(out["skipped"].items()))
+        print(f"skipped bad rows: {counts}")
+        for example in out.get("skipped_examples", []):
+            print(f"  {example}")
 
 
 def evaluate_network(network, spec, data: str) -> dict:
@@ -72,7 +83,7 @@ def evaluate_network(network, spec, data: str) -> dict:
 
 
 def _train(args) -> int:
-    from pipelines.ctr.train import load_run, train_run
+    from tfnas.train.ctr import load_run, train_run
 
     try:
         hparams = json.loads(args.hparams)
@@ -83,12 +94,13 @@ def _train(args) -> int:
                         verbose=args.verbose)
     except FileExistsError as exc:
         raise RuntimeError(str(exc)) from None
+    _print_skipped(out)
     network, spec, _ = load_run(args.logdir)
     m = evaluate_network(network, spec, args.data)
     print(f"{args.model}: {out['epochs_done']} epochs in {out['seconds']:.1f}s; test logloss "
           f"{m['logloss']:.5f} AUC {m['auc']:.4f} on {m['rows']} rows; params {m['params']:,}; "
           f"FLOPs/example {m['flops']:,}")
-    print(f"run: {args.logdir} (history.csv, curves.png, tb/, ckpt/)")
+    print(f"run: {args.logdir} (run.json, history.csv, curves.png, tensorboard/, checkpoints/)")
     return 0
 
 
@@ -116,7 +128,8 @@ def format_table(rows: list[dict], bayes: float | None) -> str:
 def _leaderboard(args) -> int:
 
     from pipelines.ctr.dataset import make_split_dataset
-    from pipelines.ctr.train import RUN_FILE, data_format, load_run, train_run
+    from pipelines.ctr.train import data_format
+    from tfnas.train.ctr import RUN_FILE, load_run, train_run
     from tfnas.export import check_reload, export_saved_model
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -129,6 +142,7 @@ def _leaderboard(args) -> int:
         resume = os.path.exists(os.path.join(logdir, RUN_FILE))
         print(f"== {name} ({'resuming' if resume else 'training'} in {logdir})", flush=True)
         out = train_run(_config(args, name, {}), logdir, resume=resume, verbose=args.verbose)
+        _print_skipped(out)
         network, spec, _ = load_run(logdir)
         rows.append({"model": name, "seconds": out["seconds"], **evaluate_network(network, spec, args.data)})
     bayes = bayes_logloss_of(args.data)

@@ -14,6 +14,7 @@ import os
 
 import tensorflow as tf
 
+from pipelines.ctr.badrows import BadRowReport, check_policy
 from pipelines.ctr.baselines import build_baseline
 from pipelines.ctr.dataset import load_spec, make_split_dataset, split_paths
 from pipelines.ctr.ranking import RankingModel
@@ -45,6 +46,7 @@ class TrainConfig:
     hparams: dict = dataclasses.field(default_factory=dict)
     steps_per_epoch: int | None = None
     seed: int = 0
+    bad_rows: str = "error"    # "error": stop at the first malformed row (file:line: field); "skip": count it
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -67,8 +69,9 @@ def _read_run(logdir: str) -> dict:
 
 
 def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: int = 1) -> dict:
-    """Train `config.model` on `config.data` into `logdir`; returns {"history", "epochs_done", "seconds"}
-    (seconds: wall-clock training time of the run so far, over all resumes).
+    """Train `config.model` on `config.data` into `logdir`; returns {"history", "epochs_done", "seconds",
+    "skipped"} (seconds: wall-clock training time of the run so far, over all resumes; skipped: rows
+    dropped under `bad_rows="skip"`, by reason, over this call's reading).
 
     With `resume`, the run continues from its last checkpoint (same config from run.json; `epochs` may
     extend it); without it, a folder that already holds a run is refused rather than overwritten.
@@ -82,7 +85,10 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
         seconds_before = float(saved.get("train_seconds", 0.0))
     elif any(os.path.exists(os.path.join(logdir, d)) for d in (CHECKPOINTS, LEGACY_CHECKPOINTS)):
         raise FileExistsError(f"{logdir} already holds a run; pass --resume or use a new --logdir")
+    check_policy(config.bad_rows)
     os.makedirs(logdir, exist_ok=True)
+    report = BadRowReport()
+    rows = {"bad_rows": config.bad_rows, "report": report}
 
     with seeded(config.seed):
         spec = load_spec(config.data)
@@ -96,15 +102,16 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
         write_run_info(logdir, "ctr", task=RankingTask.name, **fields)   # a killed first epoch can resume
         repeat = config.steps_per_epoch is not None
         train_ds = make_split_dataset(config.data, "train", config.batch_size, shuffle=True,
-                                      repeat=repeat, seed=config.seed).prefetch(tf.data.AUTOTUNE)
-        valid_ds = (make_split_dataset(config.data, "valid", config.batch_size).prefetch(tf.data.AUTOTUNE)
+                                      repeat=repeat, seed=config.seed, **rows).prefetch(tf.data.AUTOTUNE)
+        valid_ds = (make_split_dataset(config.data, "valid", config.batch_size, **rows).prefetch(tf.data.AUTOTUNE)
                     if split_paths(config.data).get("valid") else None)
         out = train(model, RankingTask(), train_ds, valid_ds, epochs=config.epochs, optimizer=optimizer,
                     run_dir=logdir, resume=resume, restore_best=False, steps_per_epoch=config.steps_per_epoch,
                     kind="ctr", verbose=verbose, save_model=False, curve_keys=CURVE_KEYS)
     seconds = seconds_before + out["seconds"]
     write_run_info(logdir, "ctr", train_seconds=seconds)
-    return {"history": out["history"], "epochs_done": out["epochs_run"], "seconds": seconds}
+    return {"history": out["history"], "epochs_done": out["epochs_run"], "seconds": seconds,
+            "skipped": dict(report.counts), "skipped_examples": list(report.examples)}
 
 
 def load_run(logdir: str):
