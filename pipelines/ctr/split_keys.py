@@ -63,7 +63,9 @@ class TimeAssigner:
         return np.searchsorted(self.cuts, np.asarray(times, np.float64), side="right").astype(np.int64)
 
     def describe(self) -> dict:
-        return {"by": "time", "cuts": [float(c) if math.isfinite(c) else None for c in self.cuts]}
+        cuts = [float(c) if math.isfinite(c) else None for c in self.cuts]
+        utc = [_dt.datetime.fromtimestamp(c, _dt.UTC).isoformat() if c is not None else None for c in cuts]
+        return {"by": "time", "cuts": cuts, "cuts_utc": utc}
 
 
 class GroupAssigner:
