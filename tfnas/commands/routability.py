@@ -68,7 +68,7 @@ def run_models(args, ds: dict, models: dict, out: str) -> list:
                     else os.path.join(out, split_name, f"seed{seed}")
                 r = run_experiment(ds, split, build, run_dir, name=name, seed=seed, epochs=args.epochs,
                                    batch_size=args.batch_size, lr=args.lr, patience=args.patience)
-                r.update(model=name, split=split_name, split_seed=split_seed)
+                r.update(model=name, split=split_name, split_seed=split_seed, group=args.group)
                 results.append(r)
                 print(f"{name} {split_name} seed {seed}: auc_pooled={r['auc_pooled']:.4f} "
                       f"auc_per_placement={r['auc_per_placement']:.4f} tau={r['kendall_tau']:.4f} "

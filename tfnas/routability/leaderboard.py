@@ -67,14 +67,16 @@ def markdown(rows: list, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def relative_gain(rows: list, found: str, split: str = "design") -> dict:
-    """{metric: relative gain in % of `found` over the best other model on `split`} (mean over seeds)."""
+def relative_gain(rows: list, found: str, split: str = "design", baselines=None) -> dict:
+    """{metric: relative gain in % of `found` over the best of `baselines` (default: every other model) on `split`}
+    (means over seeds)."""
     by = {r["model"]: r for r in rows if r["split"] == split}
     if found not in by:
         raise ValueError(f"relative_gain: no {found!r} row for split {split!r}")
     out = {}
     for k in ("auc_pooled", "kendall_tau"):
-        others = [r[f"{k}_mean"] for m, r in by.items() if m != found and not math.isnan(r[f"{k}_mean"])]
+        others = [r[f"{k}_mean"] for m, r in by.items() if m != found and (baselines is None or m in baselines)
+                  and not math.isnan(r[f"{k}_mean"])]
         best = max(others) if others else float("nan")
         mine = by[found][f"{k}_mean"]
         out[k] = {"found": mine, "best_baseline": best,
