@@ -92,3 +92,55 @@ def test_cli_split_killed_then_rerun_identical(tmp_path):
     subprocess.run(tfnas + ["--out", str(run)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     assert digest(run) == digest(ref) and len(digest(ref)) == 5
     assert sorted(os.listdir(run)) == sorted(os.listdir(ref))
+
+
+def _ctr_data(path):
+    from pipelines.ctr.dataset import load_info, load_spec
+    from pipelines.ctr.schema import save_spec
+    from pipelines.ctr.synthetic import write_synthetic
+    write_synthetic(str(path), 3000, seed=3)
+    save_spec(str(path), load_spec(str(path)).with_cap(32), load_info(str(path)))
+    return str(path)
+
+
+def _history_rows(run_dir):
+    import csv
+    with open(os.path.join(run_dir, "history.csv"), newline="") as f:
+        return [{k: v for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def test_ctr_train_killed_after_an_epoch_resumes_to_the_uninterrupted_result(tmp_path):
+    """`tfnas ctr train` SIGKILLed after its first epoch checkpoint (at a random point of a later epoch),
+    then `--resume`d: one history row per epoch and the uninterrupted run's values and test logloss.
+
+    Tolerance 1e-3 relative (AUC moves most): the data stream is aligned exactly (tfnas/train/trainer.py), and a resume
+    after epoch 2 of 3 is bit-identical, but one after epoch 1 of 3 drifts by ~3e-6 in epoch 3 even with
+    shuffling off, from state outside the checkpoint that we have not found (measured 2026-12-03)."""
+    data = _ctr_data(tmp_path / "data")
+    cmd = [sys.executable, "-m", "tfnas.cli", "ctr", "train", "--model", "mlp", "--data", data, "--epochs", "3",
+           "--batch-size", "64", "--verbose", "0", "--hparams", '{"embedding_dim": 4, "hidden": [8]}']
+    ref = subprocess.run(cmd + ["--logdir", str(tmp_path / "ref")], cwd=ROOT, capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr
+    run = tmp_path / "run"
+    proc = subprocess.Popen(cmd + ["--logdir", str(run)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    index = run / "checkpoints" / "last" / "checkpoint"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not index.exists():
+        time.sleep(0.005)
+    time.sleep(float(np.random.default_rng().uniform(0.0, 0.3)))
+    killed = proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert killed, "the run finished before it could be killed"
+    resumed = subprocess.run(cmd + ["--logdir", str(run), "--resume"], cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    rows, want = _history_rows(run), _history_rows(tmp_path / "ref")
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"] and [sorted(r) for r in rows] == [sorted(r) for r in want]
+    for got_row, want_row in zip(rows, want):
+        np.testing.assert_allclose([float(got_row[k]) for k in sorted(got_row)],
+                                   [float(want_row[k]) for k in sorted(got_row)], rtol=1e-3, atol=1e-6)
+
+    def logloss(out):
+        return float([ln for ln in out.splitlines() if "test logloss" in ln][0].split("test logloss")[1].split()[0])
+    assert logloss(resumed.stdout) == pytest.approx(logloss(ref.stdout), rel=1e-3)

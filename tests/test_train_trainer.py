@@ -94,6 +94,27 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     np.testing.assert_allclose(part_out["history"]["loss"], full_out["history"]["loss"], rtol=1e-5)
 
 
+@pytest.mark.parametrize("repeat", [False, True])
+def test_resume_is_exact_with_a_reshuffled_dataset(tmp_path, repeat):
+    """reshuffle_each_iteration (and a repeating stream with steps_per_epoch): the resumed run sees the
+    same batches as the uninterrupted one, so the weights match."""
+    x, y = _data()
+
+    def run(run_dir, epochs, resume=False):
+        ds = tf.data.Dataset.from_tensor_slices((x[:64], y[:64])).shuffle(64, seed=4, reshuffle_each_iteration=True)
+        ds = ds.batch(16).repeat() if repeat else ds.batch(16)
+        model = _model()
+        train(model, ClassificationTask(), ds, epochs=epochs, optimizer=tf.keras.optimizers.SGD(0.3),
+              run_dir=str(run_dir), resume=resume, steps_per_epoch=4 if repeat else None)
+        return model
+
+    full = run(tmp_path / "full", 3)
+    run(tmp_path / "part", 1)
+    part = run(tmp_path / "part", 3, resume=True)
+    for a, b in zip(full.get_weights(), part.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_kill_between_history_row_and_checkpoint_gives_no_duplicate(tmp_path):
     full, full_out = _run(tmp_path / "full", 4, restore_best=False)
     with pytest.raises(KeyboardInterrupt):

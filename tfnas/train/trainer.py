@@ -2,9 +2,11 @@
 every run gets (TensorBoard, history.csv, per-epoch checkpoint and exact resume, PNG curves, early
 stopping with the best epoch restored), then `run.json` and `model.keras` in the run folder.
 
-A resumed run equals an uninterrupted one when its randomness is seeded and per-epoch: seeded
-initialisers, and an unshuffled dataset or one whose order does not depend on how many epochs this
-process has already iterated (tf.data's reshuffle_each_iteration does, so it is not exact across a resume).
+A resumed run equals an uninterrupted one when its randomness is seeded: seeded initialisers and
+seeded shuffles.  tf.data's `reshuffle_each_iteration` draws a new order per iterator, so on a resume
+after k epochs the data stream is put where the uninterrupted run had it (`_align_resumed_data`): k
+iterators are made and dropped (Keras makes one per epoch of a finite dataset), or, with
+`steps_per_epoch` over a repeating dataset, the k·steps batches already consumed are skipped.
 """
 from __future__ import annotations
 
@@ -42,6 +44,17 @@ def _build_optimizer(model, optimizer) -> None:
         return
     if hasattr(optimizer, "build") and model.built and model.trainable_variables:
         optimizer.build(model.trainable_variables)
+
+
+def _align_resumed_data(data: tf.data.Dataset, done: int, steps_per_epoch: Optional[int]) -> tf.data.Dataset:
+    """The training stream as the uninterrupted run would see it at epoch `done` (see the module doc)."""
+    if not done:
+        return data
+    if steps_per_epoch is not None:
+        return data.skip(done * steps_per_epoch)
+    for _ in range(done):
+        iter(data)          # making an iterator advances every reshuffling stage's seed; nothing is read
+    return data
 
 
 def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: Optional[tf.data.Dataset] = None,
@@ -85,7 +98,7 @@ def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: 
     done = state.restore() if resume else 0
     truncate_history(history_path, done)
 
-    train_data = task.map_dataset(train_ds)
+    train_data = _align_resumed_data(task.map_dataset(train_ds), done if done < epochs else 0, steps_per_epoch)
     val_data = task.map_dataset(val_ds) if val_ds is not None else None
     cbs = [tf.keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, TENSORBOARD)),
            tf.keras.callbacks.CSVLogger(history_path, append=True),
