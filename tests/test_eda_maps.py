@@ -27,7 +27,7 @@ def _sample(toy, rows_per_tile=1, failed1=("n2", "n1"), failed2=("n2",), congest
                        dict(meta or {"design": "toy"}), rows_per_tile=rows_per_tile)
 
 
-@pytest.mark.parametrize("rows_per_tile", [1, 2, 3])
+@pytest.mark.parametrize("rows_per_tile", [0.5, 1, 2, 3])
 def test_conservation_of_area_pins_rudy_and_wirelength(toy, rows_per_tile):
     s = _sample(toy, rows_per_tile)
     g = s.meta["maps"]["grid"]

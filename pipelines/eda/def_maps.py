@@ -112,10 +112,11 @@ def _row_geometry(d: Def, lef: Lef) -> tuple:
     return height, min(c.y for c in placed), "LEF SITE + placed cells"
 
 
-def make_grid(d: Def, lef: Lef, rows_per_tile: int = 2) -> tuple:
-    """Square tiles of `rows_per_tile` row heights, aligned to the rows and covering the die; returns (grid, info)."""
-    if rows_per_tile < 1:
-        raise ValueError(f"rows_per_tile must be >= 1, got {rows_per_tile}")
+def make_grid(d: Def, lef: Lef, rows_per_tile: float = 2) -> tuple:
+    """Square tiles of `rows_per_tile` row heights (a fraction splits rows: 0.25 = four tiles per row height),
+    aligned to the rows and covering the die; returns (grid, info)."""
+    if not rows_per_tile > 0:
+        raise ValueError(f"rows_per_tile must be > 0, got {rows_per_tile}")
     row_h, row_y, source = _row_geometry(d, lef)
     tile = rows_per_tile * row_h
     dx1, dy1, dx2, dy2 = d.die
@@ -329,7 +330,7 @@ def _parse_lef_once(key: tuple) -> Lef:
 
 def make_sample(placed_def: str, routed_def: str | None, lef_paths: list[str],
                 failed_nets_stage1: list[str], failed_nets_stage2: list[str],
-                congestion_path: str | None, meta: dict, rows_per_tile: int = 2) -> Sample:
+                congestion_path: str | None, meta: dict, rows_per_tile: float = 2) -> Sample:
     """Build one `Sample`: placement features + routing labels on a grid of `rows_per_tile`-row square tiles."""
     clock = _StepClock()
     lef = cached_lef(tuple(lef_paths))

@@ -54,11 +54,11 @@ class Job:
     design: Design
     tech: str
     knobs: flow.Knobs
-    rows_per_tile: int = 2   # rasteriser tile side in placement rows (the resolution knob)
+    rows_per_tile: float = 2   # rasteriser tile side in placement rows (the resolution knob)
 
 
 def plan(designs: list[Design], placements_per_design: int, seed: int, techs=("osu018",),
-         space: KnobSpace | None = None, rows_per_tile: int = 2) -> list[Job]:
+         space: KnobSpace | None = None, rows_per_tile: float = 2) -> list[Job]:
     """Deterministic job list: placement i of a design uses techs[i % len(techs)] and knobs drawn from
     (seed, design, i)."""
     space = space or KnobSpace()
@@ -225,7 +225,7 @@ def expected_cost(job: Job, synth: flow.SynthResult) -> float:
 def generate(designs: list[Design], out_dir, placements_per_design: int, seed: int = 0, jobs: int = 2,
              techs=("osu018",), space: KnobSpace | None = None, place_timeout: float = 300,
              route_timeout: float = 300, retry_failed: bool = True, keep_defs: bool = False, progress: bool = True,
-             writer=None, legacy: bool = False, rows_per_tile: int = 2) -> Summary:
+             writer=None, legacy: bool = False, rows_per_tile: float = 2) -> Summary:
     """Make `placements_per_design` labelled placements of every design into `out_dir` (resumable, `jobs` processes).
 
     Jobs start longest-expected first (`expected_cost`), so no worker idles at the end behind one big placement;
@@ -234,8 +234,8 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
     out = Path(out_dir)
     space = space or KnobSpace()
     t0 = time.monotonic()
-    if rows_per_tile < 1:
-        raise ValueError(f"rows_per_tile must be >= 1, got {rows_per_tile}")
+    if not rows_per_tile > 0:
+        raise ValueError(f"rows_per_tile must be > 0, got {rows_per_tile}")
     all_jobs = plan(designs, placements_per_design, seed, tuple(techs), space, rows_per_tile)
     summary = Summary(jobs=jobs)
     _check_manifest(out, seed, techs, space, rows_per_tile)
@@ -330,7 +330,7 @@ def _bar(total: int, enabled: bool):
     return tqdm(total=total, desc="placements", unit="pl", dynamic_ncols=True)
 
 
-def _check_manifest(out: Path, seed, techs, space, rows_per_tile: int = 2) -> None:
+def _check_manifest(out: Path, seed, techs, space, rows_per_tile: float = 2) -> None:
     """Refuse to resume a dataset made with another seed, technology list, knob space or tile size."""
     path = out / "manifest.json"
     if not path.is_file():
@@ -345,7 +345,7 @@ def _check_manifest(out: Path, seed, techs, space, rows_per_tile: int = 2) -> No
                          f"knob space {old.get('knob_space')}; use a new --out directory or the same settings")
 
 
-def _write_manifest(out: Path, designs, n, seed, techs, space, rows_per_tile: int = 2) -> None:
+def _write_manifest(out: Path, designs, n, seed, techs, space, rows_per_tile: float = 2) -> None:
     path = out / "manifest.json"
     new = {"seed": seed, "placements_per_design": n, "techs": list(techs), "knob_space": space.to_dict(),
            "designs": {d.name: {"family": d.family, "top": d.top, "source": d.source} for d in designs},

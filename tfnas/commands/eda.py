@@ -28,8 +28,9 @@ def register(subparsers) -> None:
     g.add_argument("--route-timeout", type=float, default=300.0, help="seconds per qrouter run")
     g.add_argument("--no-retry-failed", action="store_true", help="skip placements that failed in an earlier run")
     g.add_argument("--keep-defs", action="store_true", help="keep gzipped placed/routed DEF + congestion per sample")
-    g.add_argument("--rows-per-tile", type=int, default=2,
-                   help="rasteriser tile side in placement rows (smaller = finer maps; 1 doubles the grid of 2)")
+    g.add_argument("--rows-per-tile", type=float, default=2,
+                   help="rasteriser tile side in placement rows (smaller = finer maps; 1 doubles the grid of 2; "
+                        "fractions split rows, 0.25 = 4 tiles per row height)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.set_defaults(func=_generate)
 
