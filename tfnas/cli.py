@@ -11,8 +11,35 @@ COMMAND_MODULES = ("data", "ctr", "export", "nasrec", "autoshrink", "eda", "nasg
                    "flnet")
 
 
+class _DefaultsHelp(argparse.HelpFormatter):
+    """Each option's help ends with its default (none shown for options without one)."""
+
+    def _get_help_string(self, action):
+        text = (action.help or "").strip()
+        if (action.default in (None, argparse.SUPPRESS) or "default" in text.lower() or not action.option_strings
+                or action.default is False and action.nargs == 0):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's --help shows each option's default: sub-parsers are made with the parent's
+    class, so this reaches all of them without each command module asking for it."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsHelp)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        # argparse prints nothing for an option without help text, so its default would stay hidden
+        if (kwargs.get("help") is None and args and str(args[0]).startswith("-")
+                and kwargs.get("default") not in (None, False)):
+            kwargs["help"] = "default: %(default)s"
+        return super().add_argument(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tfnas", description="Neural architecture search on TensorFlow/Keras: NASRec (CTR), AutoShrink, "
                                   "routability data from a real EDA flow.")
     parser.add_argument("--version", action="version", version=f"tfnas {_version()}")
