@@ -132,3 +132,22 @@ def test_cli_search_retrain_evaluate_export(tmp_path):
                  "--tflite", "float32"]) == 0
     assert os.path.exists(os.path.join(run, "model_float32.tflite"))
     assert os.path.isdir(str(tmp_path / "exp" / "rn" / "1"))
+
+
+def test_export_run_of_a_mixed_dw_model_in_a_fresh_process(tmp_path):
+    """`tfnas export --run` loads model.keras in a process that never imported tfnas.builders.layers."""
+    import subprocess
+    import sys
+
+    from tfnas.runs import write_run_info
+    arch = rs.make_arch([4, 5, 0, 2], rs.GUIDES["chain"], "chain")       # two mixed depth-wise nodes
+    run = tmp_path / "run"
+    run.mkdir()
+    rs.build_subnet(arch, (8, 8, 6), rs.Macro(width=4)).save(str(run / "model.keras"))
+    write_run_info(str(run), "map", model="model.keras")
+    root = os.path.join(os.path.dirname(__file__), "..")
+    proc = subprocess.run([sys.executable, "-m", "tfnas.cli", "export", "--run", str(run), "--name", "rn",
+                           "--root", str(tmp_path / "exp"), "--no-check"], cwd=root, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": os.path.abspath(root)})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert os.path.isdir(str(tmp_path / "exp" / "rn" / "1"))

@@ -114,6 +114,8 @@ def _calibration(run_dir: str, info: dict, model) -> dict:
 def keras_run_model(run_dir: str, info: dict) -> RunModel:
     """Any run whose run.json names a saved Keras model (`model`, relative to the run folder)."""
     import tensorflow as tf
+
+    import tfnas.builders.layers  # noqa: F401  (registers the builders' custom layers, e.g. MixedDepthwiseConv2D)
     from tfnas.export.reload import check_model_reload
     from tfnas.export.serving import export_model
     rel = info["model"]
