@@ -200,3 +200,18 @@ def test_export_cli_from_a_nasrec_run_dir(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "nasrec cand_1" in out and os.path.join(root, "nasrec", "1") in out   # the lower val logloss
     assert float(out.split("max |served - keras| = ")[1].split()[0]) < 1e-5
+
+
+def test_stale_temp_of_a_dead_writer_is_removed_and_a_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+    from tfnas.export.serving import remove_stale_temps
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    base = tmp_path / "m"
+    (base / f".1.tmp-{dead.pid}-abc").mkdir(parents=True)
+    (base / f".2.tmp-{os.getpid()}-def").mkdir()
+    (base / "1").mkdir()
+    removed = remove_stale_temps(str(base))
+    assert [os.path.basename(p) for p in removed] == [f".1.tmp-{dead.pid}-abc"]
+    assert sorted(os.listdir(base)) == [f".2.tmp-{os.getpid()}-def", "1"]

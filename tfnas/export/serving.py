@@ -7,6 +7,7 @@ overwritten.  Names are single path components: `..`, a separator or an absolute
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from typing import Any, Callable, Mapping
@@ -65,7 +66,8 @@ def write_saved_model(obj, signatures: Mapping[str, Any], name: str, version: in
     if os.path.exists(final):
         raise FileExistsError(f"{final} already exists; pick another version or omit it")
     os.makedirs(base, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=base)
+    remove_stale_temps(base)
+    tmp = tempfile.mkdtemp(prefix=f".{version}.tmp-{os.getpid()}-", dir=base)
     try:
         tf.saved_model.save(obj, tmp, signatures=dict(signatures))
         for rel, text in (extra_files or {}).items():
@@ -85,6 +87,28 @@ def write_saved_model(obj, signatures: Mapping[str, Any], name: str, version: in
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(base: str) -> list[str]:
+    """Remove `.<version>.tmp-<pid>-*` folders under `base` whose writer process is dead (killed mid-write);
+    a live writer's folder is left alone.  Returns the removed paths."""
+    removed = []
+    for entry in os.listdir(base):
+        m = re.match(r"^\.\d+\.tmp-(\d+)-", entry)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
+            removed.append(os.path.join(base, entry))
+    return removed
 
 
 def keras_input_signature(model) -> dict:
