@@ -142,3 +142,32 @@ def test_nasrec_stage_holds_the_run_lock(tmp_path, capsys):
         holder.wait()
     with RunLock(str(run_dir), "after"):  # the dead holder's lock is taken over
         pass
+
+
+def test_bad_rows_policy_reaches_every_split_read(tmp_path):
+    """`data.bad_rows` (and `nasrec ... --bad-rows`): "error" stops at a malformed row naming file:line,
+    "skip" drops it and counts it in the run's report."""
+    from pipelines.ctr.badrows import BadRowError
+    from pipelines.ctr.synthetic import write_synthetic
+    from tfnas.nasrec.config import DataConfig, NASRecConfig
+    from tfnas.nasrec.pipeline import RunData
+    data = tmp_path / "data"
+    write_synthetic(str(data), 400, seed=2)
+    with open(data / "valid.txt", "a") as f:
+        f.write("1\tnot-a-number\n")
+    want_rows = sum(1 for _ in open(data / "valid.txt")) - 1
+
+    def read(policy):
+        cfg = NASRecConfig(run_dir=str(tmp_path / "run"), data=DataConfig(dir=str(data), bad_rows=policy))
+        run_data = RunData(cfg)
+        import tensorflow as tf
+        rows = sum(int(tf.nest.flatten(b)[0].shape[0]) for b in run_data.dataset("val", 64))
+        return rows, run_data.bad_rows
+    with pytest.raises(Exception, match=r"valid\.txt:\d+") as err:
+        read("error")
+    assert isinstance(err.value, BadRowError) or "valid.txt" in str(err.value)
+    rows, report = read("skip")
+    assert rows == want_rows and report.total == 1 and report.summary().startswith("bad rows skipped: 1")
+    from tfnas.cli import build_parser
+    args = build_parser().parse_args(["nasrec", "run", "--config", "c.json", "--bad-rows", "skip"])
+    assert args.bad_rows == "skip"

@@ -22,6 +22,8 @@ def register(subparsers) -> None:
         leaf.add_argument("--config", required=True, help="NASRec JSON config (see configs/nasrec_*.json)")
         leaf.add_argument("--run-dir", default=None, help="override the config's run_dir")
         leaf.add_argument("--no-progress", action="store_true", help="no progress bars")
+        leaf.add_argument("--bad-rows", choices=("error", "skip"), default=None,
+                          help="override data.bad_rows: stop at a malformed row, or skip and count it")
         if name == "search":
             leaf.add_argument("--runner", choices=("loop", "keras_tuner"), default="loop",
                               help="drive the search with run_search (default) or the keras-tuner Oracle")
@@ -36,6 +38,8 @@ def _load(args):
     cfg = NASRecConfig.load(args.config)
     if args.run_dir:
         cfg.run_dir = args.run_dir
+    if getattr(args, "bad_rows", None):
+        cfg.data.bad_rows = args.bad_rows
     return cfg
 
 

@@ -26,6 +26,7 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "valid"
     test_split: str = "test"
+    bad_rows: str = "error"  # "error": stop at the first malformed row (file:line: field); "skip": drop and count
 
 
 @dataclasses.dataclass
