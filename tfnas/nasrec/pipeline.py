@@ -34,6 +34,9 @@ class RunData:
             print(f"[nasrec] writing planted synthetic data ({cfg.data.synthetic_rows} rows) to {self.dir}",
                   flush=True)
             write_synthetic(self.dir, cfg.data.synthetic_rows, cfg.data.synthetic_seed)
+        from pipelines.ctr.badrows import BadRowReport, check_policy
+        check_policy(cfg.data.bad_rows)
+        self.bad_rows = BadRowReport()  # rows skipped under data.bad_rows = "skip", over every split read
         self._mod = ctr_data
         spec = ctr_data.load_spec(self.dir)
         self.spec = spec.with_cap(cfg.data.vocab_cap) if cfg.data.vocab_cap > 0 else spec
@@ -53,7 +56,8 @@ class RunData:
         """Processed (or raw) batches of `split`; training sets are shuffled and repeat forever."""
         kw = {} if self.cfg.fmt == "auto" else {"fmt": self.cfg.fmt}
         return self._mod.make_split_dataset(self.dir, self._name(split), batch_size, spec=self.spec,
-                                            shuffle=train, repeat=train, processed=not raw, seed=seed, **kw)
+                                            shuffle=train, repeat=train, processed=not raw, seed=seed,
+                                            bad_rows=self.cfg.bad_rows, report=self.bad_rows, **kw)
 
     def num_batches(self, split: str, batch_size: int) -> int:
         """Batches in one pass over `split` (counted once)."""
@@ -131,8 +135,8 @@ class Pipeline:
         done = self.path("supernet", "DONE.json")
         if not os.path.exists(done):
             self.supernet()
-            with open(done, "w") as f:
-                json.dump({"steps": self.cfg.supernet.steps}, f)
+            from tfnas.runs import write_json_atomic
+            write_json_atomic(done, {"steps": self.cfg.supernet.steps})
         return done
 
     def evaluator(self, finetune=None):
@@ -187,21 +191,41 @@ class Pipeline:
         from tfnas.nasrec.retrain import Retrainer, best_candidate
         from tfnas.nasrec.subnet import build_subnet
         from tfnas.graph import Architecture
+        from tfnas.runs import write_json_atomic
         results = self.stage_retrain()
         name, res = best_candidate(results)
         network = build_subnet(Architecture.from_dict(res["arch"]), self.data.spec)
         network.load_weights(Retrainer.weights_path_for(self.path("retrain"), name))
-        ec = self.cfg.export
-        path = export_saved_model(network, self.data.spec, ec.name, version=ec.version or None, root=ec.root)
+        path = self._export_once(lambda version: export_saved_model(network, self.data.spec, self.cfg.export.name,
+                                                                    version=version, root=self.cfg.export.root))
         diff = self._check_export(network, path)
         print(f"[nasrec] exported {name} to {path}; reloaded in a fresh process on raw test rows: "
               f"max |p_served - p_keras| = {diff:.3g}", flush=True)
         if not diff < 1e-5:
             raise RuntimeError(f"{path}: the reloaded SavedModel disagrees with the Keras model ({diff:.3g})")
-        with open(marker, "w") as f:
-            json.dump({"path": str(path), "model": name, "val_logloss": res["val_logloss"],
-                       "reload_max_abs_diff": diff}, f)
+        write_json_atomic(marker, {"path": str(path), "model": name, "val_logloss": res["val_logloss"],
+                                   "reload_max_abs_diff": diff})
+        os.unlink(self.path("export.pending.json"))
         return str(path)
+
+    def _export_once(self, write) -> str:
+        """Write the export at a version chosen once and recorded first (`export.pending.json`), so a run killed
+        after the SavedModel's rename but before `export.json` reuses that version on resume instead of adding
+        another one."""
+        from tfnas.export.serving import next_version
+        from tfnas.runs import write_json_atomic
+        ec, pending = self.cfg.export, self.path("export.pending.json")
+        resumed = os.path.exists(pending)
+        if resumed:
+            with open(pending) as f:
+                version = int(json.load(f)["version"])
+        else:
+            version = int(ec.version or next_version(ec.root, ec.name))
+            write_json_atomic(pending, {"version": version})
+        path = os.path.join(ec.root, ec.name, str(version))
+        if resumed and os.path.isdir(path):  # this run wrote it before it was killed (the writer is atomic)
+            return str(path)
+        return str(write(version))
 
     def _check_export(self, network, path, rows: int = 256) -> float:
         """Reload the export in a fresh process and compare it with the Keras network on raw rows."""
@@ -215,7 +239,11 @@ class Pipeline:
         from tfnas.nasrec.retrain import best_candidate, comparison_table
         results = self.stage_retrain()
         best, _ = best_candidate(results)
-        return comparison_table(results, self.data.bayes_logloss(), best)
+        table = comparison_table(results, self.data.bayes_logloss(), best)
+        if self.cfg.data.bad_rows == "skip":  # what this process read; an earlier (resumed) one printed its own
+            skipped = self.data.bad_rows
+            table += "\n" + skipped.summary() + "".join(f"\n  e.g. {e}" for e in skipped.examples)
+        return table
 
 
 def run(cfg: NASRecConfig, stages: Sequence[str] = STAGES, progress: bool = True) -> dict:
