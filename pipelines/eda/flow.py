@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,7 +25,8 @@ from pathlib import Path
 from pipelines.eda import tools
 from pipelines.eda.designs import Design
 from pipelines.eda.lefdef import is_power_name
-from pipelines.eda.proc import MALLOC_TUNABLES, FlowError, _clean_env, _tail, children_cpu, run_tool  # noqa: F401
+from pipelines.eda.proc import (MALLOC_TUNABLES, FlowError, _clean_env, _tail, children_cpu,  # noqa: F401
+                                die_with_parent, run_tool)
 
 FLOW_VERSION = 1
 
@@ -198,7 +200,7 @@ def _tech_facts(tech: str) -> tuple[str, str]:
     Same commands as the per-placement legacy path (`qrouter -i`, qflow's getfillcell.tcl), run in a temp dir.
     """
     info = tools.tech_info(tech)
-    with tempfile.TemporaryDirectory(prefix=f"eda_tech_{tech}_") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"tfnas_eda_{os.getpid()}_tech_{tech}_") as tmp:
         work = Path(tmp)
         shutil.copy(info.par, work / "tech.par")
         (work / "boot.cfg").write_text(f"read_lef {info.lef}\n")
@@ -212,7 +214,7 @@ def _get_fill_cell(work: Path, top: str, info: tools.TechInfo, timeout: float, t
     """Name of the fill cell matching graywolf's feed-through width (qflow's getfillcell.tcl)."""
     try:
         r = subprocess.run(_tcl("getfillcell.tcl") + [top, info.lef, info.fill_cell], cwd=work, capture_output=True,
-                           text=True, timeout=timeout, env=_clean_env(tuned))
+                           text=True, timeout=timeout, env=_clean_env(tuned), preexec_fn=die_with_parent)
     except subprocess.TimeoutExpired:
         raise FlowError("getfillcell", "timeout", f"getfillcell.tcl exceeded {timeout:g} s") from None
     m = re.search(r"fill=(\S+)", r.stdout)

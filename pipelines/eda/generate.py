@@ -3,6 +3,10 @@
 A placement is done when `OUT/samples/<id>/sample.json` exists (part B's `Sample.save` writes it last), so a re-run
 skips it without calling any tool. A crash, timeout or unparsable output writes `OUT/failures/<id>.json` with the
 reason and the run goes on; those are retried on the next run unless `retry_failed=False`.
+A run killed at any moment leaves no tool running (workers and tools die with the parent, `proc.die_with_parent`);
+its leftovers (work folders `TMP/tfnas_eda_<pid>_*` of a dead pid, half-written sample folders and temp files) are
+removed by the next run, which then makes the same samples an uninterrupted run makes (each placement depends only
+on its design, technology and knobs). `generate` expects to be the dataset's only writer (the CLI holds its lock).
 """
 from __future__ import annotations
 
@@ -19,8 +23,11 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipelines.eda import flow, tools
+from pipelines.eda import flow, proc, tools
 from pipelines.eda.designs import Design
+from pipelines.eda.stale import WORK_PREFIX, clean_stale
+
+_OWNER: int | None = None    # pid of the process running `generate` (set before the pool forks)
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def run_job(job: Job, synth: flow.SynthResult, out: str, place_timeout: float, r
     out = Path(out)
     t0 = time.monotonic()
     cpu0 = _cpu_seconds()
-    work = Path(tempfile.mkdtemp(prefix=f"eda_{job.placement_id}_"))
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{_OWNER or os.getpid()}_{job.placement_id}_"))
     rec = {"placement_id": job.placement_id, "design": job.design.name, "tech": job.tech,
            "knobs": job.knobs.to_dict()}
     try:
@@ -174,6 +181,7 @@ class Summary:
     seconds: float = 0.0
     records: list = field(default_factory=list)
     synthesis_errors: dict = field(default_factory=dict)
+    stale_removed: int = 0   # leftovers of a killed run removed at the start (work folders, partial samples)
 
     jobs: int = 1
 
@@ -199,6 +207,8 @@ class Summary:
         rows = [("done", str(self.done)), ("skipped (already done)", str(self.skipped))]
         rows += [(f"failed: {r}", str(n)) for r, n in sorted(self.failed.items())]
         routed = sum(1 for r in self.records if r.get("status") == "done" and r.get("routed"))
+        if self.stale_removed:
+            rows.append(("stale leftovers removed", str(self.stale_removed)))
         rows += [("  of done: fully routed", str(routed)), ("  of done: with failed nets", str(self.done - routed)),
                  ("wall time (s)", f"{self.seconds:.1f}"), ("placements / hour", f"{self.placements_per_hour:.0f}"),
                  ("CPU s / placement", f"{self.cpu_s_per_placement:.2f}"),
@@ -239,6 +249,7 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
     all_jobs = plan(designs, placements_per_design, seed, tuple(techs), space, rows_per_tile)
     summary = Summary(jobs=jobs)
     _check_manifest(out, seed, techs, space, rows_per_tile)
+    summary.stale_removed = clean_stale(out)
     pending = []
     for j in all_jobs:
         failed_before = (out / "failures" / f"{j.placement_id}.json").exists()
@@ -256,8 +267,10 @@ def generate(designs: list[Design], out_dir, placements_per_design: int, seed: i
     pairs = sorted({(j.design.name, j.tech) for j in pending})
     by_name = {d.name: d for d in designs}
     bar = _bar(len(pending), progress)
+    global _OWNER
+    _OWNER = os.getpid()
     _warm_up(sorted({j.tech for j in pending}), writer, legacy)
-    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=proc.die_with_parent) if jobs > 1 else None
     try:
         if pool:
             futs = {pool.submit(_synth_job, by_name[n], t, cache): (n, t) for n, t in pairs}

@@ -2,15 +2,29 @@
 
 Every tool call of the flow goes through `run_tool`, so a crash or timeout always becomes a `FlowError` naming the
 stage, and the CPU time of the tools can be read with `children_cpu`.
+No tool outlives the process that started it, even one killed with SIGKILL: the tool gets PR_SET_PDEATHSIG, and
+because the tools are scripts that start more tools (qflow -> yosys, graywolf -> TimberWolfSC) a one-line `sh`
+guard waits on a pipe held only by the parent; when the parent dies the pipe reads EOF and the guard kills the
+tool's whole process group.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+# Reads one line from stdin (the guard pipe): "ok" = the tool finished, anything else (EOF: the parent died) kills
+# the tool's process group. A pid-reuse race needs the group gone and its id reused within the guard's read.
+_GUARD = 'read -r x; [ "$x" = ok ] || kill -KILL -- "-$1" 2>/dev/null; exit 0'
+try:   # resolved once in the parent, so a forked child only makes the call
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _PRCTL = None
 
 
 class FlowError(RuntimeError):
@@ -40,6 +54,53 @@ def _clean_env(tuned: bool = True) -> dict:
     return env
 
 
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux prctl); no-op elsewhere.
+
+    Used as `preexec_fn` of every tool and as the initializer of `generate`'s worker processes.
+    """
+    if _PRCTL is None:
+        return
+    parent = os.getppid()
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:   # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _tool_preexec() -> None:
+    os.setsid()          # own process group: a timeout (or the guard) kills the tool and everything it started
+    die_with_parent()
+
+
+def _start_guard(pgid: int):
+    """Start the `sh` guard of process group `pgid`; returns the write end the parent keeps open (or None)."""
+    r, w = os.pipe()
+    try:
+        subprocess.Popen(["/bin/sh", "-c", _GUARD, "guard", str(pgid)], stdin=r, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        os.close(w)
+        return None
+    finally:
+        os.close(r)
+    return w
+
+
+def _stop_guard(w, pgid: int) -> None:
+    """The tool has exited: kill stragglers of its group, then release the guard without a kill."""
+    if w is None:
+        return
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.write(w, b"ok\n")
+    except OSError:
+        pass
+    os.close(w)
+
+
 def run_tool(cmd, cwd, timeout: float, stage: str, log_path: str | None = None, tuned: bool = True) -> float:
     """Run `cmd` in its own process group; kill the group on timeout. Returns seconds; raises FlowError.
 
@@ -49,11 +110,12 @@ def run_tool(cmd, cwd, timeout: float, stage: str, log_path: str | None = None, 
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=_clean_env(tuned), start_new_session=True)
-    except OSError as e:
+                                env=_clean_env(tuned), preexec_fn=_tool_preexec)
+    except (OSError, subprocess.SubprocessError) as e:
         if log_path:
             log.close()
         raise FlowError(stage, "crash", f"cannot start {cmd[0]}: {e}") from e
+    guard = _start_guard(proc.pid)
     try:
         rc = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -64,6 +126,7 @@ def run_tool(cmd, cwd, timeout: float, stage: str, log_path: str | None = None, 
         proc.wait()
         raise FlowError(stage, "timeout", f"{Path(cmd[0]).name} exceeded {timeout:g} s") from None
     finally:
+        _stop_guard(guard, proc.pid)
         if log_path:
             log.close()
     if rc != 0:
