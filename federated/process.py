@@ -115,14 +115,17 @@ class RoundProcess:
             model = model_fn()
             trainable, non_trainable = list(model.trainable_variables), list(model.non_trainable_variables)
             tr_values, nt_values = layout.merge(list(glob), list(local))
-            for v, value in zip(trainable + non_trainable, tr_values + nt_values):
-                v.assign(value)
             server_tr = list(glob)[:n_glob_tr]
             glob_tr_vars = [v for v, loc in zip(trainable, layout.trainable_local) if not loc]
             state0 = opt_state if stateful_flag else self._opt_init()
 
+            # One tf.function: its automatic control dependencies order assign -> train -> read (a plain TFF graph
+            # has none, and the weights were read before training ran).
             @tf.function
             def run(state0):
+                for v, value in zip(trainable + non_trainable, tr_values + nt_values):
+                    v.assign(value)
+
                 def step(carry, batch):
                     state, n, loss_sum, n_batches = carry
                     with tf.GradientTape() as tape:
@@ -137,11 +140,12 @@ class RoundProcess:
                     return (state, n + tf.cast(tf.shape(batch[0])[0], tf.float32), loss_sum + out.loss,
                             n_batches + 1.0)
 
-                return dataset.reduce((state0, 0.0, 0.0, 0.0), step)
+                state, n, loss_sum, n_batches = dataset.reduce((state0, 0.0, 0.0, 0.0), step)
+                return (state, n, loss_sum, n_batches, [tf.identity(v) for v in trainable],
+                        [tf.identity(v) for v in non_trainable])
 
-            state, n, loss_sum, n_batches = run(state0)
-            new_glob, new_local = layout.split([tf.identity(v) for v in trainable],
-                                               [tf.identity(v) for v in non_trainable])
+            state, n, loss_sum, n_batches, new_tr, new_nt = run(state0)
+            new_glob, new_local = layout.split(new_tr, new_nt)
             return tuple(new_glob), tuple(new_local), state, loss_sum / tf.maximum(n_batches, 1.0), n
 
         @tff.federated_computation(tff.FederatedType(glob_type, tff.SERVER),

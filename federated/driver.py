@@ -1,0 +1,200 @@
+"""The round loop around `RoundProcess`: client sampling and dropout, IFCA clusters, per-round evaluation and
+atomic round checkpoints (server models + every client's persistent state) with exact resume.
+
+Randomness is per round (numpy generators seeded by (seed, round, ...)), so a resumed run draws the same clients,
+drop-outs and batch orders as an uninterrupted one. A client fails in a round either by simulated drop-out (a
+`dropout` fraction of the sampled clients, at least one kept) or because its data raised while being read; either
+way the round goes on with the others, its persistent state is kept as it was, and it is still evaluated.
+IFCA: k server models (seeds seed, seed+1, ...); each present client joins the one with the lowest loss on its
+validation set (the issue's rule; the IFCA paper uses training loss); fixed clusters map clients to models by a key.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+CHECKPOINT = "checkpoint.npz"
+
+
+def _bce(y, logits) -> float:
+    z = np.asarray(logits, np.float64)
+    return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+
+
+class Evaluator:
+    """Plain Keras evaluation of (global, local) weights on a client's validation tiles."""
+
+    def __init__(self, process):
+        from tfnas.routability import estimators
+
+        self.process = process
+        self.model = estimators.build_estimator(process.model_name, process.input_shape, seed=process.seed)
+
+    def logits(self, glob, local, x):
+        self.process.layout.set(self.model, glob, local)
+        return self.model(x, training=False).numpy()
+
+    def evaluate(self, client, glob, local) -> dict:
+        from tfnas.routability import protocol
+
+        z = self.logits(glob, local, client.x_val)
+        probs = 1.0 / (1.0 + np.exp(-z))
+        out = protocol.evaluate(client.y_val, probs, client.n_failed_val)
+        out["val_loss"] = _bce(client.y_val, z)
+        return out
+
+
+class FederatedRun:
+    """One algorithm on one set of clients; `run()` trains (resuming from `run_dir`) and returns the history."""
+
+    def __init__(self, process, clients, run_dir: str, *, rounds: int, local_epochs: int = 1, batch_size: int = 8,
+                 seed: int = 0, clients_per_round=None, dropout: float = 0.0, clusters: int = 1,
+                 fixed_clusters=None, fingerprint=None):
+        if rounds < 1 or local_epochs < 1 or batch_size < 1:
+            raise ValueError("rounds, local_epochs and batch_size must be >= 1")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        names = [c.name for c in clients]
+        if len(set(names)) != len(names):
+            raise ValueError(f"client names must be unique, got {names}")
+        self.process, self.clients, self.run_dir = process, list(clients), run_dir
+        self.rounds, self.local_epochs, self.batch_size, self.seed = rounds, local_epochs, batch_size, seed
+        self.clients_per_round = clients_per_round or len(clients)
+        self.dropout, self.fixed = dropout, fixed_clusters
+        self.k = len(set(fixed_clusters.values())) if fixed_clusters else clusters
+        self.fingerprint = json.dumps(fingerprint or {}, sort_keys=True)
+        self.evaluator = Evaluator(process)
+        self.round = 0
+        self.server = [process.initial_weights(seed + j)[0] for j in range(self.k)]
+        local0 = process.initial_weights(seed)[1]
+        self.state = {c.name: {"local": [w.copy() for w in local0], "opt": process.initial_opt_state(),
+                               "cluster": self._fixed_cluster(c)} for c in self.clients}
+        self.history = []
+
+    def _fixed_cluster(self, client) -> int:
+        if not self.fixed:
+            return 0
+        ids = {v: i for i, v in enumerate(sorted(set(self.fixed.values())))}
+        return ids[self.fixed[client.name]]
+
+    # -- one round --------------------------------------------------------------------------------------------
+    def _participants(self, r: int) -> tuple:
+        rng = np.random.default_rng((self.seed, r, 0))
+        n = min(self.clients_per_round, len(self.clients))
+        sampled = sorted(rng.choice(len(self.clients), size=n, replace=False).tolist())
+        n_drop = min(int(round(self.dropout * len(sampled))), len(sampled) - 1)
+        dropped = set(rng.choice(sampled, size=n_drop, replace=False).tolist()) if n_drop else set()
+        return sampled, dropped
+
+    def _choose_cluster(self, client) -> int:
+        if self.fixed or self.k == 1:
+            return self.state[client.name]["cluster"]
+        losses = [self.evaluator.evaluate(client, self.server[j], self.state[client.name]["local"])["val_loss"]
+                  for j in range(self.k)]
+        return int(np.argmin(losses))
+
+    def step(self) -> list:
+        """Run round `self.round`, evaluate every client, checkpoint; returns this round's history rows."""
+        r = self.round
+        sampled, dropped = self._participants(r)
+        status, batches, train_loss = {}, {}, {}
+        for i in sampled:
+            c = self.clients[i]
+            if i in dropped:
+                status[c.name] = "dropped"
+                continue
+            try:
+                batches[c.name] = c.round_data(self.batch_size, self.local_epochs, (self.seed, r, i))
+                status[c.name] = "present"
+            except Exception as e:  # noqa: BLE001 - a client's failure must not stop the federation
+                status[c.name] = f"failed: {type(e).__name__}: {e}"
+        for c in self.clients:
+            if c.name in batches:
+                self.state[c.name]["cluster"] = self._choose_cluster(c)
+        seconds = 0.0
+        for j in range(self.k):
+            members = [c.name for c in self.clients if c.name in batches and self.state[c.name]["cluster"] == j]
+            if not members:
+                continue
+            out = self.process.next(self.server[j], [self.state[m]["local"] for m in members],
+                                    [self.state[m]["opt"] for m in members], [batches[m] for m in members])
+            self.server[j] = out["global"]
+            seconds += out["seconds"]
+            for m, local, opt, loss in zip(members, out["local"], out["opt_state"], out["loss"]):
+                self.state[m].update(local=local, opt=opt)
+                train_loss[m] = loss
+        rows = []
+        for c in self.clients:
+            st = self.state[c.name]
+            ev = self.evaluator.evaluate(c, self.server[st["cluster"]], st["local"])
+            rows.append({"round": r + 1, "client": c.name, "status": status.get(c.name, "not sampled"),
+                         "cluster": st["cluster"], "train_loss": train_loss.get(c.name), "round_seconds": seconds,
+                         **{k: ev[k] for k in ("auc_pooled", "auc_per_placement", "val_loss", "n_placements")}})
+        self.history += rows
+        self.round += 1
+        self.save()
+        return rows
+
+    def run(self, max_rounds=None, resume: bool = True) -> list:
+        """Train up to `rounds` (or stop after `max_rounds` more, as a kill would); resumes from the checkpoint."""
+        if resume:
+            self.load()
+        todo = self.rounds - self.round if max_rounds is None else min(max_rounds, self.rounds - self.round)
+        for _ in range(max(todo, 0)):
+            self.step()
+        return self.history
+
+    def final(self) -> dict:
+        """{client: (global, local)} of the current models."""
+        return {c.name: (self.server[self.state[c.name]["cluster"]], self.state[c.name]["local"])
+                for c in self.clients}
+
+    # -- checkpoint -------------------------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write server models, every client's state and the history atomically (temp file + rename)."""
+        import tensorflow as tf
+
+        if self.run_dir is None:
+            return
+        arrays = {f"server/{j}/{i}": w for j, ws in enumerate(self.server) for i, w in enumerate(ws)}
+        for n, (name, st) in enumerate(sorted(self.state.items())):
+            arrays.update({f"client/{n}/local/{i}": w for i, w in enumerate(st["local"])})
+            arrays.update({f"client/{n}/opt/{i}": np.asarray(w) for i, w in enumerate(tf.nest.flatten(st["opt"]))})
+        meta = {"round": self.round, "fingerprint": self.fingerprint, "history": self.history,
+                "clients": sorted(self.state), "clusters": {k: v["cluster"] for k, v in self.state.items()}}
+        arrays["meta"] = np.asarray(json.dumps(meta))
+        os.makedirs(self.run_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{CHECKPOINT}.", suffix=".tmp.npz", dir=self.run_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, os.path.join(self.run_dir, CHECKPOINT))
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def load(self) -> bool:
+        import tensorflow as tf
+
+        if self.run_dir is None:
+            return False
+        path = os.path.join(self.run_dir, CHECKPOINT)
+        if not os.path.exists(path):
+            return False
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays["meta"]))
+        if meta["fingerprint"] != self.fingerprint or meta["clients"] != sorted(self.state):
+            raise ValueError(f"{path}: checkpoint of other settings or clients; use another run folder")
+        self.round, self.history = meta["round"], meta["history"]
+        self.server = [[arrays[f"server/{j}/{i}"] for i in range(len(ws))] for j, ws in enumerate(self.server)]
+        for n, (name, st) in enumerate(sorted(self.state.items())):
+            st["local"] = [arrays[f"client/{n}/local/{i}"] for i in range(len(st["local"]))]
+            flat = tf.nest.flatten(st["opt"])
+            st["opt"] = tf.nest.pack_sequence_as(st["opt"], [arrays[f"client/{n}/opt/{i}"] for i in range(len(flat))])
+            st["cluster"] = meta["clusters"][name]
+        return True
