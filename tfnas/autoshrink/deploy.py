@@ -29,7 +29,7 @@ class FinalTraining:
 
 
 def train_final(model, data, cfg: FinalTraining, verbose: int = 0, run_dir: str | None = None,
-                resume: bool = False) -> dict:
+                resume: bool = False, callbacks=()) -> dict:
     """Adam + label smoothing on the core `train()` under `seeded(cfg.seed)`, early stopping on val
     accuracy and its best epoch's weights kept; returns val/test accuracy.  With `run_dir` the run folder
     (run.json, model.keras, history, curves, TensorBoard, checkpoints) stays there; else it is temporary."""
@@ -46,7 +46,8 @@ def train_final(model, data, cfg: FinalTraining, verbose: int = 0, run_dir: str 
                     image_dataset(*data.val, 256), epochs=cfg.epochs,
                     optimizer=tf.keras.optimizers.Adam(cfg.learning_rate), run_dir=run_dir or tmp, resume=resume,
                     early_stopping_patience=cfg.patience, monitor="val_accuracy", mode="max",
-                    kind="image_classifier", verbose=verbose, run_fields={"training": cfg.to_dict()})
+                    kind="image_classifier", verbose=verbose, run_fields={"training": cfg.to_dict()},
+                    callbacks=list(callbacks))
         test_accuracy = evaluate_accuracy(model, *data.test)
     val = out["history"].get("val_accuracy", [])
     return {"epochs": out["epochs_run"], "val_accuracy": max(val) if val else float("nan"),
@@ -117,31 +118,41 @@ def representative_images(data, count: int = 200, seed: int = 0, size: int | Non
 
 
 def export_and_measure(model, data, out_dir: str, name: str, modes=("float32", "float16", "int8"),
-                       threads=(1, 2), runs: int = 100, save_model: bool = True, measure_macs: bool = True) -> dict:
+                       threads=(1, 2), runs: int = 100, save_model: bool = True, measure_macs: bool = True,
+                       log=None) -> dict:
     """SavedModel (`out_dir/saved_models/name/<next version>/`), one .tflite per mode, accuracy and per-image latency.
 
     Accuracy is measured with XNNPACK ("test_accuracy") and the builtin kernels ("test_accuracy_builtin").
     Latency is invoke-only (`latency.invoke_latency`), with the default XNNPACK delegate ("latency_ms")
     and with the builtin kernels ("latency_builtin_ms"), per thread count; "delegation" says which ops
     XNNPACK took. Returns {"keras": {...}, "<mode>": {"bytes", "test_accuracy", "latency_ms", ...}}.
+    `log(message)` is called at the start of each stage (the CLI prints it with the elapsed time).
     """
+    log = log or (lambda message: None)
     from tfnas.export.latency import latency_grid
     from tfnas.export import export_model, to_tflite
     from tfnas.metrics import count_params, macs_per_example
     os.makedirs(out_dir, exist_ok=True)
+    log("counting MACs and measuring the Keras model's test accuracy")
     report = {"name": name, "params": count_params(model),
               "macs": macs_per_example(model) if measure_macs else None,
               "keras": {"test_accuracy": evaluate_accuracy(model, *data.test)}}
     if save_model:   # the core writer: next free version, atomic rename, never overwrites
+        log("writing the SavedModel")
         report["saved_model"] = export_model(model, name, root=os.path.join(out_dir, "saved_models"))
     sample = data.x_test[:1].astype(np.float32) / 255.0
-    for mode in modes:
+    for i, mode in enumerate(modes, start=1):
+        log(f"[{i}/{len(modes)}] {mode}: converting to TFLite")
         rep = representative_images(data) if mode == "int8" else None
         blob = to_tflite(model, mode, representative_data=rep)
         path = os.path.join(out_dir, f"{name}_{mode}.tflite")
-        with open(path, "wb") as f:
+        tmp = f"{path}.tmp"
+        with open(tmp, "wb") as f:
             f.write(blob)
+        os.replace(tmp, path)
+        log(f"[{i}/{len(modes)}] {mode}: timing {runs} runs × threads {list(threads)} × XNNPACK on/off")
         grid = latency_grid(blob, sample, threads, runs)
+        log(f"[{i}/{len(modes)}] {mode}: test accuracy on {len(data.y_test)} images (XNNPACK and builtin kernels)")
         report[mode] = {"path": path, "bytes": len(blob), "test_accuracy": tflite_accuracy(blob, *data.test),
                         "test_accuracy_builtin": tflite_accuracy(blob, *data.test, xnnpack=False),
                         "latency_ms": grid["xnnpack_ms"], "latency_builtin_ms": grid["builtin_ms"],

@@ -1,61 +1,158 @@
-"""PNG figures of a shrinking search: score / accuracy / cost per step, and a cell's graph."""
+"""PNG figures of a shrinking search: score / quality / cost per step, and a cell's DAG.
+
+Every figure is saved to a temporary name and renamed, so a killed search never leaves half a PNG.
+"""
 from __future__ import annotations
+
+import os
 
 from tfnas.graph import Architecture
 
+# Short op names that fit inside a node circle.
+SHORT_OPS = {"input": "in", "sep_conv_3x3": "sep3x3", "conv_1x1": "conv1x1", "identity": "id", "sigmoid": "sigm"}
 
-def plot_steps(steps: list[dict], path: str, quality: str = "accuracy", cost: str = "macs") -> None:
-    """Best and mean score, best `quality` and mean `cost` of the candidates against edges left."""
+
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path: str, dpi: int = 100) -> None:
+    plt = _pyplot()
+    root, ext = os.path.splitext(path)
+    tmp = f"{root}.tmp{ext or '.png'}"
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_steps(steps: list[dict], path: str, quality: str = "accuracy", cost: str = "macs") -> None:
+    """Best and mean score, best `quality` and mean `cost` of each step's candidates against edges left.
+
+    The x axis (edges left, an integer) gets integer ticks only; no axis uses an offset ("+1.1e3"), so a
+    perplexity reads as its value."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
     if not steps:
         return
+    plt = _pyplot()
     edges = [s["edges_left"] for s in steps]
 
     def per_step(key, part, fn):
-        return [fn([c[part][key] for c in s["candidates"] if key in c[part]] or [float("nan")]) for s in steps]
+        out = []
+        for s in steps:
+            values = [c[part][key] for c in s["candidates"] if key in c.get(part, {})]
+            out.append(fn(values) if values else float("nan"))
+        return out
 
-    best = lambda v: max(v) if quality != "perplexity" else min(v)  # noqa: E731
-    mean = lambda v: sum(v) / len(v)  # noqa: E731
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].plot(edges, [s["best_score"] for s in steps], "o-", label="best")
-    axes[0].plot(edges, [s["mean_score"] for s in steps], "s--", label="mean")
-    axes[0].set_ylabel("score"), axes[0].legend()
+    best = min if quality == "perplexity" else max
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    axes[0].plot(edges, [s["best_score"] for s in steps], "o-", label="best candidate")
+    axes[0].plot(edges, [s["mean_score"] for s in steps], "s--", label="mean of candidates")
+    axes[0].set_ylabel("score (higher is better)")
+    axes[0].legend(fontsize=8)
     axes[1].plot(edges, per_step(quality, "metrics", best), "o-")
-    axes[1].set_ylabel(f"best {quality}")
-    axes[2].plot(edges, per_step(cost, "cost", mean), "o-")
-    axes[2].set_ylabel(f"mean {cost}")
+    axes[1].set_ylabel(f"{'lowest' if best is min else 'highest'} {quality} of the step")
+    axes[2].plot(edges, per_step(cost, "cost", lambda v: sum(v) / len(v)), "o-")
+    axes[2].set_ylabel(f"mean {cost} of the candidates")
     for ax in axes:
-        ax.set_xlabel("edges left")
-        ax.invert_xaxis()
+        ax.set_xlabel("edges left after the step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        formatter = ScalarFormatter(useOffset=False)
+        formatter.set_scientific(False)
+        ax.yaxis.set_major_formatter(formatter)
+        lo, hi = min(edges), max(edges)
+        ax.set_xlim(hi + 0.5, lo - 0.5)      # shrinking runs right to left: fewer edges to the right
         ax.grid(alpha=0.3)
+    fig.suptitle(f"edge shrinking: {len(steps)} steps, {steps[0]['edges_before']} → {edges[-1]} edges", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
 
 
-def plot_cell(arch: Architecture, path: str, title: str | None = None) -> None:
-    """Draw the cell DAG (inactive nodes grey), nodes left to right in topological layers."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def cell_layout(arch: Architecture) -> tuple[dict, dict]:
+    """Positions (networkx `multipartite_layout` by topological generation among active nodes; inactive
+    nodes in an extra rightmost column) and each node's layer."""
     import networkx as nx
     g = nx.DiGraph(arch.graph)
     alive = arch.reachable_from(0) if 0 in g else set(g)
-    layer = {}
-    for n in arch.topological_order():
-        preds = [p for p in g.predecessors(n) if p in alive]
-        layer[n] = 1 + max((layer[p] for p in preds), default=-1) if n in alive else -1
+    live = g.subgraph(alive)
+    layer = {n: i for i, gen in enumerate(nx.topological_generations(live)) for n in gen}
+    dead_layer = max(layer.values(), default=-1) + 1
     for n in g:
-        g.nodes[n]["layer"] = layer[n]
+        g.nodes[n]["layer"] = layer.get(n, dead_layer)
     pos = nx.multipartite_layout(g, subset_key="layer")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    return pos, {n: g.nodes[n]["layer"] for n in g}
+
+
+def plot_cell(arch: Architecture, path: str, title: str | None = None) -> None:
+    """Draw the cell DAG left to right in topological layers; an edge that skips layers is drawn as an arc
+    so it never hides behind a chain of shorter edges; inactive nodes are grey, labels sit inside nodes."""
+    import networkx as nx
+    plt = _pyplot()
+    g = nx.DiGraph(arch.graph)
+    alive = arch.reachable_from(0) if 0 in g else set(g)
+    pos, layer = cell_layout(arch)
+    fig, ax = plt.subplots(figsize=(8, 4.8))
     colors = ["#9ecae1" if n in alive else "#dddddd" for n in g]
-    nx.draw_networkx(g, pos, ax=ax, node_color=colors, labels={n: f"{n}\n{arch.op(n)}" for n in g},
-                     font_size=7, node_size=1400, arrowsize=12)
-    ax.set_title(title or f"{arch.meta.get('space', 'cell')}: {arch.num_edges()} edges")
+    node_size = 1500
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_color=colors, node_size=node_size, edgecolors="#333333")
+    labels = {n: f"{n}\n{SHORT_OPS.get(arch.op(n), arch.op(n))}" for n in g}
+    nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=7)
+    for u, v in g.edges:
+        span = abs(layer[v] - layer[u])
+        # adjacent layers: straight; longer edges: arcs, even spans above and odd ones below the chain
+        rad = 0.0 if span == 1 else (-0.3 if span % 2 == 0 else 0.3)
+        nx.draw_networkx_edges(g, pos, edgelist=[(u, v)], ax=ax, node_size=node_size, arrowsize=12,
+                               arrowstyle="-|>", connectionstyle=f"arc3,rad={rad:.2f}",
+                               edge_color="#444444" if u in alive else "#bbbbbb")
+    xs = [p[0] for p in pos.values()] or [0.0]
+    ys = [p[1] for p in pos.values()] or [0.0]
+    pad_x = 0.15 * max(max(xs) - min(xs), 1.0)
+    pad_y = 0.25 * max(max(ys) - min(ys), 1.0)
+    ax.set_xlim(min(xs) - pad_x, max(xs) + pad_x)
+    ax.set_ylim(min(ys) - pad_y, max(ys) + pad_y)
+    inactive = len(g) - len(alive)
+    ax.set_title((title + ": " if title else f"{arch.meta.get('space', 'cell')}: ")
+                 + f"{arch.num_edges()} edges, {len(alive)} active nodes"
+                 + (f" ({inactive} inactive, grey)" if inactive else ""), fontsize=10)
     ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def plot_export(report: dict, path: str) -> None:
+    """One figure of an export: file size, test accuracy (Keras and each TFLite mode) and median latency per
+    mode and thread count (XNNPACK solid, builtin kernels hatched)."""
+    import numpy as np
+    plt = _pyplot()
+    modes = [m for m in ("float32", "float16", "int8") if m in report]
+    if not modes:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    axes[0].bar(modes, [report[m]["bytes"] / 1024 for m in modes], color="#6baed6")
+    axes[0].set_ylabel("TFLite file size (KiB)")
+    names = ["keras"] + modes
+    accs = [report["keras"]["test_accuracy"]] + [report[m]["test_accuracy"] for m in modes]
+    axes[1].bar(names, accs, color="#74c476")
+    axes[1].set_ylim(0, 1)
+    axes[1].set_ylabel("test accuracy (XNNPACK)")
+    for i, a in enumerate(accs):
+        axes[1].text(i, a + 0.02, f"{a:.3f}", ha="center", fontsize=8)
+    threads = list(report[modes[0]]["latency_ms"])
+    width = 0.8 / (2 * len(threads))
+    x = np.arange(len(modes))
+    for j, t in enumerate(threads):
+        off = (2 * j - len(threads) + 0.5) * width
+        axes[2].bar(x + off, [report[m]["latency_ms"][t] for m in modes], width, label=f"XNNPACK, {t} thr")
+        axes[2].bar(x + off + width, [report[m]["latency_builtin_ms"][t] for m in modes], width, hatch="//",
+                    alpha=0.6, label=f"builtin, {t} thr")
+    axes[2].set_xticks(x, modes)
+    axes[2].set_ylabel("median latency per image (ms)")
+    axes[2].legend(fontsize=7)
+    for ax in axes:
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(f"{report.get('name', 'model')}: {report.get('params', 0):,} params"
+                 + (f", {report['macs']:,} MACs" if report.get("macs") else ""), fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

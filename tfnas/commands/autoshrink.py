@@ -56,17 +56,19 @@ def register(subparsers) -> None:
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=4e-3)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default="runs/autoshrink/shrinkcnn", help="output folder (model.keras, train.json)")
-    t.add_argument("--verbose", type=int, default=2)
-    t.set_defaults(func=_train)
+    t.add_argument("--out", default="runs/autoshrink/shrinkcnn",
+                   help="run folder: model.keras, train.json, run.json, history.csv, curves.png, tensorboard/")
+    t.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity (0: one epoch progress bar)")
+    t.set_defaults(func=_train, lock_arg="out")
 
     e = sub.add_parser("export", help="SavedModel + TFLite float32/float16/int8 with accuracy and latency")
     e.add_argument("--model", required=True, help="a trained model.keras")
+    e.add_argument("--quiet", action="store_true", help="no stage lines on stderr")
     _image_args(e, size=32)
     e.add_argument("--out", default=None, help="output folder (default: next to the model)")
-    e.add_argument("--name", default="shrinkcnn")
-    e.add_argument("--modes", default="float32,float16,int8")
-    e.add_argument("--threads", type=_ints, default=(1, 2))
+    e.add_argument("--name", default="shrinkcnn", help="file stem of <name>_<mode>.tflite, <name>_export.json/.png")
+    e.add_argument("--modes", default="float32,float16,int8", help="TFLite modes, comma-separated")
+    e.add_argument("--threads", type=_ints, default=(1, 2), help="interpreter thread counts to time (default: 1,2)")
     e.add_argument("--runs", type=int, default=200, help="timed runs per latency figure")
     e.add_argument("--deploy-size", type=int, default=0,
                    help="also time float32/int8 of the same weights rebuilt for SIZExSIZE inputs (0: skip)")
@@ -80,7 +82,7 @@ def _common_search(p, out: str, nodes: int, keep: float) -> None:
     p.add_argument("--keep-fraction", type=float, default=keep, help="stop at round(fraction × edges)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-trials", type=int, default=None, help="stop after this many more trials")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity per candidate")
 
 
@@ -89,19 +91,27 @@ def _image_args(p, size: int) -> None:
     p.add_argument("--image-size", type=int, default=size)
 
 
+# Options that change how a run is shown or how far it goes, not what it computes: a resume may differ there.
+_RUNTIME_ONLY = {"func", "max_trials", "no_progress", "verbose", "tf_verbose", "debug", "lock_arg"}
+
+
 def _check_config(out: str, config: dict) -> None:
-    """Write out/config.json, or check that a resumed run uses the same settings."""
+    """Write out/config.json (atomically), or check that a resumed run uses the same settings."""
+    from tfnas.runs import write_json_atomic
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items() if k not in _RUNTIME_ONLY}
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "config.json")
     if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
-        diff = [k for k in config if k in old and old[k] != config[k] and k != "max_trials"]
+        try:
+            with open(path) as f:
+                old = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}: corrupt run settings: {exc.msg}") from None
+        diff = [k for k in config if k in old and old[k] != config[k]]
         if diff:
             raise ValueError(f"{path}: run folder was made with different settings for {diff}; "
                              f"use another --out or the same settings")
-    with open(path, "w") as f:
-        json.dump(config, f, indent=1)
+    write_json_atomic(path, config)
 
 
 def _finish(strategy, out: str) -> int:
@@ -115,18 +125,30 @@ def _finish(strategy, out: str) -> int:
     return 0
 
 
+def _loading(args) -> None:
+    if not args.no_progress:
+        from tfnas.autoshrink.progress import Stages
+        Stages()(f"loading TensorFlow and the data; checkpoint and results in {args.out}")
+
+
 def _search_cnn(args) -> int:
+    from tfnas.autoshrink import checks
+    checks.search_args(args)
+    checks.image_source(args.data)
+    for name in ("filters", "image_size", "train_per_class", "val_per_class"):
+        checks.positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    _check_config(args.out, vars(args))
+    _loading(args)
     from tfnas.autoshrink.cell import full_cnn_cell
     from tfnas.autoshrink.data import load_images, proxy_subset
     from tfnas.autoshrink.shrink import CnnProxyEvaluator, run_shrinking
+    from tfnas.autoshrink.stopping import ExactEdgeShrinking
     from tfnas.autoshrink.train import ProxyTraining
-    from tfnas.search.shrinking import EdgeShrinking
-    _check_config(args.out, {k: v for k, v in vars(args).items() if k != "func"})
     data = proxy_subset(load_images(args.data, args.image_size, seed=args.seed), args.train_per_class,
                         args.val_per_class, seed=args.seed)
     print(data.summary())
     training = ProxyTraining(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
-    strategy = EdgeShrinking(full_cnn_cell(args.nodes, seed=args.seed, filters=args.filters),
+    strategy = ExactEdgeShrinking(full_cnn_cell(args.nodes, seed=args.seed, filters=args.filters),
                              candidates_per_step=args.candidates, keep_fraction=args.keep_fraction, seed=args.seed)
     run_shrinking(strategy, CnnProxyEvaluator(data, training=training, verbose=args.verbose), args.out,
                   max_trials=args.max_trials, progress=not args.no_progress)
@@ -135,75 +157,119 @@ def _search_cnn(args) -> int:
 
 def _search_rnn(args) -> int:
     import dataclasses
+
+    from tfnas.autoshrink import checks
+    checks.search_args(args)
+    checks.text_source(args.text)
+    for name in ("units", "embedding", "bptt", "clip"):
+        checks.positive(f"--{name}", getattr(args, name))
+    checks.positive("--train-tokens", args.train_tokens, allow_zero=True)
+    _check_config(args.out, vars(args))
+    _loading(args)
     from tfnas.autoshrink.cell import full_rnn_cell
     from tfnas.autoshrink.data import load_text
     from tfnas.autoshrink.rnn import LMTraining, RnnProxyEvaluator
     from tfnas.autoshrink.shrink import run_shrinking
-    from tfnas.search.shrinking import EdgeShrinking
-    _check_config(args.out, {k: v for k, v in vars(args).items() if k != "func"})
+    from tfnas.autoshrink.stopping import ExactEdgeShrinking
     corpus = load_text(args.text)
     if args.train_tokens:
         corpus = dataclasses.replace(corpus, train=corpus.train[: args.train_tokens])
     print(f"text {args.text}: vocab {corpus.vocab_size}, train {len(corpus.train)} / valid {len(corpus.valid)} tokens")
     cfg = LMTraining(units=args.units, embedding=args.embedding, epochs=args.epochs, batch_size=args.batch_size,
                      bptt=args.bptt, learning_rate=args.lr, clip=args.clip, seed=args.seed)
-    strategy = EdgeShrinking(full_rnn_cell(args.nodes, seed=args.seed), candidates_per_step=args.candidates,
-                             keep_fraction=args.keep_fraction, seed=args.seed)
+    strategy = ExactEdgeShrinking(full_rnn_cell(args.nodes, seed=args.seed), candidates_per_step=args.candidates,
+                                  keep_fraction=args.keep_fraction, seed=args.seed)
     run_shrinking(strategy, RnnProxyEvaluator(corpus, cfg, verbose=args.verbose), args.out,
-                  max_trials=args.max_trials, progress=not args.no_progress)
-    from tfnas.autoshrink.plots import plot_steps
-    plot_steps(strategy.steps, os.path.join(args.out, "steps.png"), quality="perplexity", cost="flops")
+                  max_trials=args.max_trials, progress=not args.no_progress, quality="perplexity", cost="flops")
     return _finish(strategy, args.out)
 
 
 def _train(args) -> int:
     import dataclasses
+
+    from tfnas.autoshrink import checks
+    if args.cell is not None and args.mobilenet is not None:
+        raise ValueError("--cell and --mobilenet exclude each other: train a ShrinkCNN or a MobileNetV2")
+    cell = checks.cell_file(args.cell)
+    checks.image_source(args.data)
+    if len(args.depth) != 5:
+        raise ValueError(f"--depth needs 5 stage sizes (ShrinkCNN has 5 stages), got {list(args.depth)}")
+    for name in ("mobilenet", "width", "head", "stem_strides", "epochs", "batch_size", "lr", "image_size"):
+        checks.positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    from tfnas.autoshrink.progress import Stages
+    stage = Stages()
+    stage("loading TensorFlow and the data")
     from tfnas.autoshrink.cell import full_cnn_cell
     from tfnas.autoshrink.cnn import SHRINK_CNN, build_cnn
     from tfnas.autoshrink.data import load_images
     from tfnas.autoshrink.deploy import FinalTraining, mobilenet_v2, train_final
-    from tfnas.graph import Architecture
+    from tfnas.autoshrink.progress import epoch_bar
     from tfnas.metrics import count_params, macs_per_example
+    from tfnas.runs import write_json_atomic
     data = load_images(args.data, args.image_size, seed=args.seed)
     print(data.summary())
+    stage("building the model")
     if args.mobilenet is not None:
         model = mobilenet_v2(data.input_shape, data.num_classes, args.mobilenet)
     else:
-        cell = Architecture.load(args.cell) if args.cell else full_cnn_cell(8, seed=args.seed)
-        if len(args.depth) != 5:
-            raise ValueError(f"--depth needs 5 stage sizes (ShrinkCNN has 5 stages), got {list(args.depth)}")
+        cell = cell if cell is not None else full_cnn_cell(8, seed=args.seed)
         macro = dataclasses.replace(SHRINK_CNN, channel_scale=SHRINK_CNN.channel_scale * args.width,
                                     replicate=args.depth, head_filters=args.head, stem_strides=args.stem_strides)
         model = build_cnn(cell, data.input_shape, data.num_classes, macro, name="shrinkcnn")
     cfg = FinalTraining(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed)
-    out = train_final(model, data, cfg, verbose=args.verbose, run_dir=args.out)   # writes model.keras, run.json
+    stage(f"training {model.name} ({count_params(model):,} params) for up to {cfg.epochs} epochs "
+          f"into {args.out} (TensorBoard: {os.path.join(args.out, 'tensorboard')})")
+    bars = [epoch_bar(cfg.epochs)] if args.verbose == 0 else []
+    out = train_final(model, data, cfg, verbose=args.verbose, run_dir=args.out, callbacks=bars)
+    stage("training done; counting MACs")
     report = {**out, "params": count_params(model), "macs": macs_per_example(model), "data": data.source,
-              "training": cfg.to_dict(), "args": {k: v for k, v in vars(args).items() if k != "func"}}
-    with open(os.path.join(args.out, "train.json"), "w") as f:
-        json.dump(report, f, indent=1, default=list)
+              "training": cfg.to_dict(),
+              "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items() if k != "func"}}
+    write_json_atomic(os.path.join(args.out, "train.json"), report)
+    stage(f"wrote {args.out}: model.keras, train.json, run.json, history.csv, curves.png, tensorboard/")
     print(json.dumps({k: report[k] for k in ("test_accuracy", "val_accuracy", "params", "macs", "epochs")}))
     return 0
 
 
+_MODES = ("float32", "float16", "int8")
+
+
 def _export(args) -> int:
+    from tfnas.autoshrink import checks
+    checks.model_file(args.model)
+    checks.image_source(args.data)
+    modes = tuple(m for m in args.modes.split(",") if m)
+    unknown = [m for m in modes if m not in _MODES]
+    if unknown or not modes:
+        raise ValueError(f"--modes {args.modes}: unknown or no modes {unknown}; known: {','.join(_MODES)}")
+    for t in args.threads:
+        checks.positive("--threads", t)
+    checks.positive("--runs", args.runs)
+    checks.positive("--deploy-size", args.deploy_size, allow_zero=True)
+    from tfnas.autoshrink.progress import Stages
+    stage = Stages(quiet=args.quiet)
+    stage("loading TensorFlow")
     import tensorflow as tf
     from tfnas.autoshrink.data import load_images
     from tfnas.autoshrink.deploy import deployment_latency, export_and_measure
-    if not os.path.exists(args.model):
-        raise FileNotFoundError(f"{args.model}: model file not found")
+    from tfnas.autoshrink.plots import plot_export
+    from tfnas.runs import write_json_atomic
+    stage(f"loading {args.model} and the {args.data} images")
     model = tf.keras.models.load_model(args.model, compile=False)
     data = load_images(args.data, args.image_size)
     if tuple(model.input_shape[1:]) != data.input_shape:
         raise ValueError(f"{args.model}: model input {model.input_shape[1:]} does not match data {data.input_shape}; "
                          f"pass the --image-size the model was trained with")
     out = args.out or os.path.dirname(os.path.abspath(args.model))
-    modes = tuple(m for m in args.modes.split(",") if m)
-    report = export_and_measure(model, data, out, args.name, modes=modes, threads=args.threads, runs=args.runs)
+    report = export_and_measure(model, data, out, args.name, modes=modes, threads=args.threads, runs=args.runs,
+                                log=stage)
     if args.deploy_size:
+        stage(f"timing the model rebuilt for {args.deploy_size}x{args.deploy_size} inputs")
         report["deploy"] = deployment_latency(model, data, args.deploy_size, threads=args.threads,
                                               runs=max(20, args.runs // 4))
-    report["load_average"] = os.getloadavg()
-    with open(os.path.join(out, f"{args.name}_export.json"), "w") as f:
-        json.dump(report, f, indent=1)
+    report["load_average"] = list(os.getloadavg())
+    write_json_atomic(os.path.join(out, f"{args.name}_export.json"), report)
+    plot_export(report, os.path.join(out, f"{args.name}_export.png"))
+    stage(f"wrote {out}: {args.name}_<mode>.tflite, {args.name}_export.json, {args.name}_export.png, saved_models/")
     print(json.dumps(report, indent=1))
     return 0

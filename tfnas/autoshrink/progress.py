@@ -1,0 +1,66 @@
+"""What long AutoShrink commands show while they run: stage lines with elapsed time, an epoch bar, and
+TensorBoard scalars of a search (one point per trial)."""
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Stages:
+    """Prints `[  12.3s] message` lines (elapsed since start) to stderr; `quiet` prints nothing."""
+
+    def __init__(self, quiet: bool = False, stream=None):
+        self.start = time.perf_counter()
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.start:7.1f}s] {message}", file=self.stream, flush=True)
+
+
+def epoch_bar(epochs: int, desc: str = "training", initial: int = 0, keys=("loss", "val_accuracy")):
+    """A Keras callback drawing one tqdm bar over `epochs` (its total); an early stop closes the bar at
+    the epoch reached and says so."""
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    class EpochBar(tf.keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=epochs, initial=initial, desc=desc, unit="epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix({k: f"{logs[k]:.4g}" for k in keys if k in logs}, refresh=False)
+            self.bar.update(epoch + 1 - self.bar.n)
+
+        def on_train_end(self, logs=None):
+            if self.bar.n < epochs:
+                self.bar.set_description(f"{desc} (stopped early)")
+            self.bar.close()
+
+    return EpochBar()
+
+
+class SearchScalars:
+    """TensorBoard scalars of a search under `<out>/tensorboard/search`: each trial's metrics and costs and
+    the best score so far, at step = trial id (a resumed search appends to the same run)."""
+
+    def __init__(self, log_dir: str):
+        import tensorflow as tf
+        self.writer = tf.summary.create_file_writer(log_dir)
+
+    def write(self, record, best_score: float | None, edges_left: int | None) -> None:
+        import tensorflow as tf
+        step = int(record.trial.id)
+        with self.writer.as_default():
+            if record.result is not None:
+                for group in ("metrics", "cost"):
+                    for key, value in getattr(record.result, group).items():
+                        if isinstance(value, (int, float)):
+                            tf.summary.scalar(f"trial/{key}", float(value), step=step)
+            if best_score is not None:
+                tf.summary.scalar("search/best_score", float(best_score), step=step)
+            if edges_left is not None:
+                tf.summary.scalar("search/edges_left", float(edges_left), step=step)
+        self.writer.flush()
