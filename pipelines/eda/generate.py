@@ -205,7 +205,10 @@ class Summary:
     def table(self) -> str:
         """Plain-text summary table (done / skipped / failed by reason / placements per hour)."""
         rows = [("done", str(self.done)), ("skipped (already done)", str(self.skipped))]
-        rows += [(f"failed: {r}", str(n)) for r, n in sorted(self.failed.items())]
+        for r, n in sorted(self.failed.items()):   # a design that fails synthesis counts once, not per placement
+            nd = len(self.synthesis_errors)
+            rows.append((f"failed: {r}", f"{nd} design{'s' * (nd != 1)} ({n} placements)"
+                         if r == "synthesis" and nd else str(n)))
         routed = sum(1 for r in self.records if r.get("status") == "done" and r.get("routed"))
         if self.stale_removed:
             rows.append(("stale leftovers removed", str(self.stale_removed)))

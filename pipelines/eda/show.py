@@ -1,4 +1,9 @@
-"""PNG view of one sample: feature maps on the top row, label maps below (matplotlib Agg, y up)."""
+"""PNG view of one sample: feature maps on the top row, label maps below (matplotlib Agg, y up).
+
+Drawn so nothing reads wrong: a constant map is a flat grey field labelled with its value (no colour bar to suggest
+a range), a map duplicated by another panel is dropped, every colour bar names its unit, integer-valued maps
+(counts, 0/1 hotspots) get integer ticks, no tick label uses an offset, and the first panel carries a scale bar.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -29,13 +34,38 @@ def _unit(units: dict, key: str) -> str:
     return units[best] if best else "a.u."
 
 
+def _colorbar(fig, ax, im, arr, unit: str):
+    """Colour bar with its unit; integer ticks for integer-valued maps; plain tick labels (no offset)."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    if np.all(np.mod(arr, 1) == 0):
+        cb.locator = MaxNLocator(integer=True)
+    fmt = ScalarFormatter(useOffset=False)
+    fmt.set_powerlimits((-3, 4))
+    cb.formatter = fmt
+    cb.update_ticks()
+    cb.set_label(unit, fontsize=6)
+    return cb
+
+
 def render(sample_dir: str, png_path: str) -> str:
     """Draw the sample's feature and label maps side by side into png_path; returns png_path."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    s = Sample.load(sample_dir)
+    fig = figure(Sample.load(sample_dir))
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return png_path
+
+
+def figure(s: Sample):
+    """The matplotlib figure of sample `s` (caller closes it)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     rows = [("feature", _panels(s.features)), ("label", _panels(s.labels))]
     ncols = max(1, max(len(p) for _, p in rows))
     fig, axes = plt.subplots(2, ncols, figsize=(2.6 * ncols, 5.6), squeeze=False)
@@ -59,7 +89,7 @@ def render(sample_dir: str, png_path: str) -> str:
             else:
                 cmap = "viridis" if kind == "feature" else "magma"
                 im = ax.imshow(arr, origin="lower", cmap=cmap, interpolation="nearest")
-                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label(unit, fontsize=6)
+                _colorbar(fig, ax, im, arr, unit)
             ax.set_title(f"{kind}: {title}", fontsize=7)
             if r == 0 and c == 0:   # scale bar: a quarter of the width, in tiles (and µm when the grid says)
                 n = max(1, arr.shape[1] // 4)
@@ -71,6 +101,4 @@ def render(sample_dir: str, png_path: str) -> str:
     name = s.meta.get("placement_id") or s.meta.get("name") or s.meta.get("design", "")
     fig.suptitle(f"{name}  " + "  ".join(f"{k}={v:g}" for k, v in scalars.items()), fontsize=8)
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-    return png_path
+    return fig

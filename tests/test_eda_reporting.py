@@ -1,0 +1,51 @@
+"""Honest eda reporting: a synthesis failure is one line per design, and `eda show` plots that do not mislead
+(constant maps flat and labelled, integer ticks on integer maps, no offset tick labels, units on colour bars)."""
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.eda import generate, show
+from pipelines.eda.sample import Sample
+
+
+def test_synthesis_failure_counts_once_per_design():
+    s = generate.Summary(jobs=1)
+    s.records = [{"placement_id": f"x__osu018__p{i:04d}", "status": "failed", "reason": "synthesis", "detail": "y"}
+                 for i in range(3)]
+    s.failed["synthesis"] = 3
+    s.synthesis_errors = {"x": "x.v:3: ERROR: syntax error"}
+    t = s.table()
+    assert "1 design (3 placements)" in t and t.count("synthesis error [x]: x.v:3: ERROR") == 1
+    assert "failed [x__osu018__p" not in t
+
+
+def _sample() -> Sample:
+    yy, xx = np.mgrid[0:6, 0:8]
+    return Sample(features={"cell_density": (xx + yy) / 13.0, "macro_region": np.zeros((6, 8)),
+                            "rudy": 1109.3 + 0.001 * xx},
+                  labels={"hotspot_stage2": (xx > 5).astype(float), "via_count": (xx * 3 + yy).astype(float),
+                          "n_failed_stage2": np.float32(4)},
+                  meta={"placement_id": "t__osu018__p0000", "maps": {"units": {"via_count": "vias per tile"},
+                                                                     "grid": {"tile_w": 2.5}}})
+
+
+def test_show_draws_constant_maps_flat_and_integer_maps_with_integer_ticks():
+    import matplotlib.pyplot as plt
+    fig = show.figure(_sample())
+    try:
+        fig.canvas.draw()
+        panels = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+        bars = {ax.get_ylabel(): ax for ax in fig.axes if not ax.get_title() and ax.get_ylabel()}
+        const = panels["feature: macro_region"]
+        assert any(t.get_text().startswith("constant\n0") for t in const.texts)
+        assert len(fig.axes) == 6 + 4   # 6 panels, colour bars for the 4 non-constant ones only (no 0.1-range bar)
+        for unit, ax in bars.items():
+            assert unit, "every colour bar names its unit"
+            assert ax.yaxis.get_offset_text().get_text() == "", f"offset on the {unit} colour bar"
+        hot = [t for t in bars["hotspot (0/1)"].get_yticks() if 0 <= t <= 1]
+        assert hot and all(float(t).is_integer() for t in hot), hot
+        vias = [t for t in bars["vias per tile"].get_yticks() if 0 <= t <= 26]
+        assert all(float(t).is_integer() for t in vias), vias
+        assert any("tiles = " in t.get_text() and "µm" in t.get_text() for t in panels["feature: cell_density"].texts)
+    finally:
+        plt.close(fig)
