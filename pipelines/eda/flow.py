@@ -132,7 +132,9 @@ def synthesize(design: Design, tech: str, cache_dir: str | Path, timeout: float 
     run_tool(_tcl("blif2cel.tcl") + ["--blif", str(blif), "--lef", info.lef, "--cel", str(d / f"{design.top}.cel")],
              d, 120, "blif2cel", str(d / "blif2cel.log"))
     res = SynthResult(design.name, design.family, design.top, tech, str(d), n_cells, power, time.monotonic() - t0)
-    done.write_text(json.dumps({**asdict(res), "verilog_sha": _sha(design.verilog)}, indent=1))
+    tmp = done.with_name(".synth.json.tmp")   # atomic: a run killed here leaves no half-written cache entry
+    tmp.write_text(json.dumps({**asdict(res), "verilog_sha": _sha(design.verilog)}, indent=1))
+    os.replace(tmp, done)
     return res
 
 
