@@ -49,3 +49,20 @@ def test_show_draws_constant_maps_flat_and_integer_maps_with_integer_ticks():
         assert any("tiles = " in t.get_text() and "µm" in t.get_text() for t in panels["feature: cell_density"].texts)
     finally:
         plt.close(fig)
+
+
+def test_graywolf_fast_values_reach_the_knob_space(tmp_path, monkeypatch):
+    import argparse
+
+    import pytest
+
+    from tfnas.commands import eda as eda_cmd
+    ap = argparse.ArgumentParser(prog="tfnas")
+    eda_cmd.register(ap.add_subparsers())
+    seen = {}
+    monkeypatch.setattr(generate, "generate", lambda ds, out, n, **kw: seen.update(kw) or generate.Summary())
+    a = ap.parse_args(["eda", "generate", "--designs", "mult4", "--out", str(tmp_path), "--graywolf-fast", "5", "10"])
+    assert a.func(a) == 0 and seen["space"].graywolf_fast == (5, 10)
+    a = ap.parse_args(["eda", "generate", "--designs", "mult4", "--out", str(tmp_path), "--graywolf-fast", "-1"])
+    with pytest.raises(ValueError, match="--graywolf-fast values must be >= 0"):
+        a.func(a)

@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     g.add_argument("--rows-per-tile", type=float, default=2,
                    help="rasteriser tile side in placement rows (smaller = finer maps; 1 doubles the grid of 2; "
                         "fractions split rows, 0.25 = 4 tiles per row height)")
+    g.add_argument("--graywolf-fast", type=int, nargs="+", default=[0, 5, 10],
+                   help="values the per-placement graywolf TWSC*fast knob is drawn from (0 = normal annealing, about "
+                        "3x the CPU of 5 or 10); part of the knob space, so a resume must give the same list")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.set_defaults(func=_generate)
 
@@ -62,8 +65,11 @@ def _generate(args) -> int:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"eda generate: duplicate design names {', '.join(dup)} (a design given twice?)")
+    if any(v < 0 for v in args.graywolf_fast):
+        raise ValueError(f"eda generate: --graywolf-fast values must be >= 0, got {args.graywolf_fast}")
+    space = generate.KnobSpace(graywolf_fast=tuple(args.graywolf_fast))
     summary = generate.generate(ds, args.out, args.placements_per_design, seed=args.seed, jobs=args.jobs,
-                                techs=tuple(args.tech), place_timeout=args.place_timeout,
+                                techs=tuple(args.tech), space=space, place_timeout=args.place_timeout,
                                 route_timeout=args.route_timeout, retry_failed=not args.no_retry_failed,
                                 keep_defs=args.keep_defs, progress=not args.no_progress,
                                 rows_per_tile=args.rows_per_tile)
