@@ -25,16 +25,16 @@ def _bce(y, logits) -> float:
 
 
 class Evaluator:
-    """Plain Keras evaluation of (global, local) weights on a client's validation tiles."""
+    """Plain Keras evaluation of (global, local) weights on a client's validation tiles (no TFF needed)."""
 
-    def __init__(self, process):
+    def __init__(self, model_name: str, input_shape, layout, seed: int = 0):
         from tfnas.routability import estimators
 
-        self.process = process
-        self.model = estimators.build_estimator(process.model_name, process.input_shape, seed=process.seed)
+        self.layout = layout
+        self.model = estimators.build_estimator(model_name, tuple(input_shape), seed=seed)
 
     def logits(self, glob, local, x):
-        self.process.layout.set(self.model, glob, local)
+        self.layout.set(self.model, glob, local)
         return self.model(x, training=False).numpy()
 
     def evaluate(self, client, glob, local) -> dict:
@@ -45,6 +45,25 @@ class Evaluator:
         out = protocol.evaluate(client.y_val, probs, client.n_failed_val)
         out["val_loss"] = _bce(client.y_val, z)
         return out
+
+
+def read_checkpoint(run_dir: str) -> dict:
+    """{"meta", "server": [[w, ...] per model], "local": {client: [w, ...]}, "arrays"} of a round checkpoint."""
+    path = os.path.join(run_dir, CHECKPOINT)
+    try:
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays["meta"]))
+    except (OSError, KeyError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable round checkpoint ({e})") from None
+
+    def listed(prefix):
+        n = sum(1 for k in arrays if k.startswith(prefix) and k[len(prefix):].isdigit())
+        return [arrays[f"{prefix}{i}"] for i in range(n)]
+
+    n_models = len({k.split("/")[1] for k in arrays if k.startswith("server/")})
+    return {"meta": meta, "arrays": arrays, "server": [listed(f"server/{j}/") for j in range(n_models)],
+            "local": {name: listed(f"client/{n}/local/") for n, name in enumerate(meta["clients"])}}
 
 
 class FederatedRun:
@@ -66,7 +85,7 @@ class FederatedRun:
         self.dropout, self.fixed = dropout, fixed_clusters
         self.k = len(set(fixed_clusters.values())) if fixed_clusters else clusters
         self.fingerprint = json.dumps(fingerprint or {}, sort_keys=True)
-        self.evaluator = Evaluator(process)
+        self.evaluator = Evaluator(process.model_name, process.input_shape, process.layout, process.seed)
         self.round = 0
         self.server = [process.initial_weights(seed + j)[0] for j in range(self.k)]
         local0 = process.initial_weights(seed)[1]
@@ -180,20 +199,16 @@ class FederatedRun:
     def load(self) -> bool:
         import tensorflow as tf
 
-        if self.run_dir is None:
+        if self.run_dir is None or not os.path.exists(os.path.join(self.run_dir, CHECKPOINT)):
             return False
-        path = os.path.join(self.run_dir, CHECKPOINT)
-        if not os.path.exists(path):
-            return False
-        with np.load(path) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads(str(arrays["meta"]))
+        ck = read_checkpoint(self.run_dir)
+        meta, arrays = ck["meta"], ck["arrays"]
         if meta["fingerprint"] != self.fingerprint or meta["clients"] != sorted(self.state):
-            raise ValueError(f"{path}: checkpoint of other settings or clients; use another run folder")
-        self.round, self.history = meta["round"], meta["history"]
-        self.server = [[arrays[f"server/{j}/{i}"] for i in range(len(ws))] for j, ws in enumerate(self.server)]
+            raise ValueError(f"{os.path.join(self.run_dir, CHECKPOINT)}: checkpoint of other settings or clients; "
+                             "use another run folder")
+        self.round, self.history, self.server = meta["round"], meta["history"], ck["server"]
         for n, (name, st) in enumerate(sorted(self.state.items())):
-            st["local"] = [arrays[f"client/{n}/local/{i}"] for i in range(len(st["local"]))]
+            st["local"] = ck["local"][name]
             flat = tf.nest.flatten(st["opt"])
             st["opt"] = tf.nest.pack_sequence_as(st["opt"], [arrays[f"client/{n}/opt/{i}"] for i in range(len(flat))])
             st["cluster"] = meta["clusters"][name]
