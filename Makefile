@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test lint venv eda-tools test-core bench bench-quick clean
+.PHONY: demo test test-long lint venv eda-tools test-core bench bench-quick clean
 
 $(UV):
 	$(PY) -m pip install --quiet --user uv || $(PY) -m pip install --quiet uv
@@ -25,7 +25,11 @@ demo: venv
 	$(VENV)/bin/tfnas nasrec run --config configs/nasrec_demo.json
 
 test: venv eda-tools
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=900 --durations=15 tests
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=900 --durations=15 -m "not long" tests
+
+# The long crash/resume cases (minutes each on 2 cores): every NASRec stage killed and resumed.
+test-long: venv eda-tools
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --timeout=1800 -m long tests
 
 # Lint with the ruff configuration in pyproject.toml (line length 120).
 lint: venv
