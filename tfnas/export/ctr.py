@@ -5,7 +5,8 @@ categorical feature, so a REST body `{"instances": [{"I1": 3, "C1": "68fd1e64"},
 directly (`rest_request_to_inputs` does that mapping, with missing values, in Python).  A column name that is
 not a valid signature name (`capital-gain`, `device type`) gets a sanitised input name (`capital_gain`,
 `device_type`); the mapping is stored as assets.extra/signature_inputs.json, printed once at export, and
-`rest_request_to_inputs` accepts either name.  TFLite: a CTR
+`rest_request_to_inputs` accepts either name.  The gRPC side (`predict_request.py`: PredictRequest, warm-up
+file) shares `request_arrays` with the REST helper.  TFLite: a CTR
 model is converted WITHOUT its preprocessor (`processed_input_model`): string hashing
 (`StringToHashBucketFast`) is not a TFLite builtin, so the app hashes on its side.
 """
@@ -15,6 +16,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 
 import numpy as np
 
@@ -94,26 +97,55 @@ def _serving_module(network, spec, preprocessor):
 
 
 def export_saved_model(network, spec, name: str, version: int | None = None, root="saved_models",
-                       preprocessor=None) -> str:
+                       preprocessor=None, warmup_rows=None) -> str:
     """Write `root/name/version/` (next free integer version by default) and return its path.
 
     The `serving_default` signature takes RAW features by name (dense float32 [None], NaN = missing;
     categorical string [None], "" = missing) and returns {"probability", "logit"} [None, 1].  It runs
     `preprocessor` (default: `CTRPreprocessor(spec)`) and then `network` inside the graph.  The
     FeatureSpec is stored as assets.extra/feature_spec.json, the {column: input name} map as
-    assets.extra/signature_inputs.json; renamed columns are printed once.  Atomic and never overwriting.
+    assets.extra/signature_inputs.json, and a TF Serving warm-up file (one PredictRequest of `warmup_rows`,
+    default two all-missing rows) as assets.extra/tf_serving_warmup_requests; renamed columns are printed once.
+    Atomic and never overwriting: the version is staged in a hidden `.V.tmp-<pid>-` folder and renamed in.
     """
+    from tfnas.export.predict_request import (WARMUP_FILE, default_warmup_rows, predict_request,
+                                              signature_of_specs, warmup_bytes)
+    from tfnas.export.serving import check_name, next_version, remove_stale_temps
+
     if preprocessor is None:
         from pipelines.ctr.features import CTRPreprocessor
         preprocessor = CTRPreprocessor(spec)
+    root = os.fspath(root)
+    check_name(name)
+    version = next_version(root, name) if version is None else int(version)
+    final = os.path.join(root, name, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"{final} already exists; pick another version or omit it")
+    request = predict_request(default_warmup_rows() if warmup_rows is None else warmup_rows, spec, name,
+                              signature=signature_of_specs(serving_input_signature(spec)))
     module, serve = _serving_module(network, spec, preprocessor)
     names = json.dumps(signature_names(spec), indent=1) + "\n"
-    path = write_saved_model(module, {SERVING_KEY: serve}, name, version, root,
-                             extra_files={"feature_spec.json": spec.to_json() + "\n", "signature_inputs.json": names})
+    os.makedirs(os.path.join(root, name), exist_ok=True)
+    remove_stale_temps(os.path.join(root, name))
+    stage = tempfile.mkdtemp(prefix=f".{version}.tmp-{os.getpid()}-stage-", dir=os.path.join(root, name))
+    try:   # the core writer fills stage/name/version; the binary warm-up file goes in before the final rename
+        staged = write_saved_model(module, {SERVING_KEY: serve}, name, version, stage,
+                                   extra_files={"feature_spec.json": spec.to_json() + "\n",
+                                                "signature_inputs.json": names})
+        with open(os.path.join(staged, WARMUP_FILE), "wb") as f:
+            f.write(warmup_bytes([request]))
+        if os.path.exists(final):
+            raise FileExistsError(f"{final} already exists; pick another version or omit it")
+        try:
+            os.rename(staged, final)
+        except OSError as exc:
+            raise FileExistsError(f"{final}: could not claim the version ({exc})") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     renamed = describe_renames(spec)
     if renamed:
-        print(f"{path}: {renamed}", flush=True)
-    return path
+        print(f"{final}: {renamed}", flush=True)
+    return final
 
 
 def load_exported_spec(path):
@@ -147,16 +179,16 @@ def _cat_value(value, where: str) -> str:
     raise ValueError(f"{where}: categorical value must be a string (or integer id), got {value!r}")
 
 
-def rest_request_to_inputs(request_json: dict, spec) -> dict:
-    """Turn a TF Serving REST predict body into the `serving_default` inputs {name: tf.Tensor [N]}.
+def request_arrays(request_json: dict, spec) -> dict:
+    """The one mapping from a TF Serving predict body to `serving_default` inputs {input name: np.ndarray [N]}
+    (float32 for dense, bytes objects for categorical); `rest_request_to_inputs` and the gRPC
+    `predict_request.predict_request` both use it.
 
     Row form `{"instances": [{"I1": 3, "C1": "68fd1e64", ...}, ...]}` and columnar form
     `{"inputs": {"I1": [3, ...], "C1": ["68fd1e64", ...]}}` are accepted.  A missing key or a null
     becomes a missing value (NaN for dense, "" for categorical); integers given for categorical features
     are turned into their decimal string.  Unknown keys raise a ValueError naming them.
     """
-    import tensorflow as tf
-
     if not isinstance(request_json, dict):
         raise ValueError("REST body must be a JSON object with 'instances' or 'inputs'")
     sig_names = signature_names(spec)
@@ -199,11 +231,19 @@ def rest_request_to_inputs(request_json: dict, spec) -> dict:
     out = {}
     for n in spec.dense_names:
         vals = [_dense_value(v, label.format(i=i, name=n) + f" {n}") for i, v in enumerate(columns[n])]
-        out[sig_names[n]] = tf.constant(np.asarray(vals, np.float32).reshape(size))
+        out[sig_names[n]] = np.asarray(vals, np.float32).reshape(size)
     for n in spec.sparse_names:
-        vals = [_cat_value(v, label.format(i=i, name=n) + f" {n}") for i, v in enumerate(columns[n])]
-        out[sig_names[n]] = tf.constant(np.asarray(vals, object).reshape(size), dtype=tf.string)
+        vals = [_cat_value(v, label.format(i=i, name=n) + f" {n}").encode() for i, v in enumerate(columns[n])]
+        out[sig_names[n]] = np.asarray(vals, object).reshape(size)
     return out
+
+
+def rest_request_to_inputs(request_json: dict, spec) -> dict:
+    """Turn a TF Serving REST predict body into the `serving_default` inputs {name: tf.Tensor [N]}
+    (the mapping of `request_arrays`)."""
+    import tensorflow as tf
+    return {k: tf.constant(v, dtype=tf.string if v.dtype == object else tf.float32)
+            for k, v in request_arrays(request_json, spec).items()}
 
 
 def raw_batch_to_inputs(raw: dict, spec) -> dict:
