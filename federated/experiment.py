@@ -181,7 +181,18 @@ def _clients(cfg, seed):
 
 
 def run_experiment(cfg: dict, out_dir: str, resume: bool = True, log=print) -> dict:
-    """Every seed x model x algorithm of `cfg` into `out_dir`; writes results.json, table.md and the PNG."""
+    """Every seed x model x algorithm of `cfg` into `out_dir`; writes results.json, table.md and the PNG. With
+    `workers` >= 2 the TFF rounds run on that many local worker processes (federated/remote.py)."""
+    if cfg["workers"] >= 2:
+        from federated.remote import LocalWorkers
+
+        with LocalWorkers(cfg["workers"]) as workers:
+            log(f"TFF rounds run on {cfg['workers']} local worker processes (pids {workers.pids()})")
+            return _run_all(cfg, out_dir, resume, log)
+    return _run_all(cfg, out_dir, resume, log)
+
+
+def _run_all(cfg: dict, out_dir: str, resume: bool, log) -> dict:
     from federated.report import summarise, write_report
     from tfnas.runs import write_json_atomic
 

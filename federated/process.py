@@ -110,8 +110,8 @@ class RoundProcess:
         data_type = tff.SequenceType(tff.StructWithPythonType([tt(x_spec), tt(y_spec)], tuple))
         mu_value, stateful_flag = self.mu, self.stateful
 
-        @tff.tensorflow.computation(glob_type, local_type, opt_type, data_type)
-        def client_update(glob, local, opt_state, dataset):
+        @tff.tensorflow.computation(glob_type, local_type, opt_type, data_type, np.int32)
+        def client_update(glob, local, opt_state, dataset, client_id):
             model = model_fn()
             trainable, non_trainable = list(model.trainable_variables), list(model.non_trainable_variables)
             tr_values, nt_values = layout.merge(list(glob), list(local))
@@ -146,16 +146,18 @@ class RoundProcess:
 
             state, n, loss_sum, n_batches, new_tr, new_nt = run(state0)
             new_glob, new_local = layout.split(new_tr, new_nt)
-            return tuple(new_glob), tuple(new_local), state, loss_sum / tf.maximum(n_batches, 1.0), n
+            return (tuple(new_glob), tuple(new_local), state, loss_sum / tf.maximum(n_batches, 1.0), n,
+                    tf.identity(client_id))
 
         @tff.federated_computation(tff.FederatedType(glob_type, tff.SERVER),
                                    tff.FederatedType(local_type, tff.CLIENTS),
                                    tff.FederatedType(opt_type, tff.CLIENTS),
-                                   tff.FederatedType(data_type, tff.CLIENTS))
-        def next_fn(glob, local, opt_state, data):
-            out = tff.federated_map(client_update, (tff.federated_broadcast(glob), local, opt_state, data))
+                                   tff.FederatedType(data_type, tff.CLIENTS),
+                                   tff.FederatedType(np.int32, tff.CLIENTS))
+        def next_fn(glob, local, opt_state, data, client_id):
+            out = tff.federated_map(client_update, (tff.federated_broadcast(glob), local, opt_state, data, client_id))
             new_glob = tff.federated_mean(out[0], weight=out[4])
-            return new_glob, out[1], out[2], out[3], out[4]
+            return new_glob, out[1], out[2], out[3], out[4], out[5]
 
         self._next = next_fn
         self.build_seconds = time.perf_counter() - t0
@@ -182,12 +184,19 @@ class RoundProcess:
             raise ValueError("a round needs at least one present client")
         datasets = [_dataset(b, self.input_shape) for b in client_batches]
         t0 = time.perf_counter()
-        new_glob, new_local, new_opt, losses, ns = self._next(
-            tuple(glob), [tuple(x) for x in locals_], list(opt_states), datasets)
+        new_glob, new_local, new_opt, losses, ns, ids = self._next(
+            tuple(glob), [tuple(x) for x in locals_], list(opt_states), datasets,
+            [np.int32(i) for i in range(len(datasets))])
+        # TFF's multi-worker (mergeable) context returns CLIENTS-placed values in the order its parts finish, not
+        # the input order (seen here: [4, 5, 2, 3] for inputs [2, 3, 4, 5]): every client returns its own index.
+        order = np.argsort([int(i) for i in ids])
+        if sorted(int(i) for i in ids) != list(range(len(datasets))):
+            raise RuntimeError(f"TFF returned client indices {sorted(int(i) for i in ids)} for {len(datasets)} clients")
         as_np = lambda s: tf.nest.map_structure(np.asarray, s)  # noqa: E731
-        return {"global": [np.asarray(w) for w in new_glob], "local": [[np.asarray(w) for w in x] for x in new_local],
-                "opt_state": [as_np(s) for s in new_opt], "loss": [float(v) for v in losses],
-                "n": [float(v) for v in ns], "seconds": time.perf_counter() - t0}
+        return {"global": [np.asarray(w) for w in new_glob],
+                "local": [[np.asarray(w) for w in new_local[i]] for i in order],
+                "opt_state": [as_np(new_opt[i]) for i in order], "loss": [float(losses[i]) for i in order],
+                "n": [float(ns[i]) for i in order], "seconds": time.perf_counter() - t0}
 
 
 def _dataset(batch_list, input_shape):

@@ -222,3 +222,30 @@ def test_ifca_joins_lowest_validation_loss_and_resume_is_exact(tmp_path):
     assert untimed(full.history) == untimed(resumed.history)
     with pytest.raises(ValueError, match="other settings"):
         FederatedRun(proc, clients, part_dir, **{**kw, "fingerprint": {"t": 2}}).run()
+
+
+def _cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_two_local_worker_processes_give_the_in_process_result_and_are_cleaned_up():
+    from federated.remote import LocalWorkers
+    from federated.runtime import own_workers
+
+    proc = _process(optimizer="sgd", lr=0.1)
+    glob0, local0 = proc.initial_weights()
+    clients = [_client(n, 20 + i, n_train=2 + i) for i, n in enumerate("abcd")]
+    args = (glob0, [local0] * 4, [proc.initial_opt_state()] * 4, [[(k.x_train, k.y_train)] for k in clients])
+    ref = proc.next(*args)
+    with LocalWorkers(2) as workers:
+        pids = workers.pids()
+        assert set(pids) <= set(own_workers()) and len(set(pids)) == 2
+        idle = [_cpu_ticks(p) for p in pids]
+        out = proc.next(*args)
+        assert all(_cpu_ticks(p) > t for p, t in zip(pids, idle))  # both processes did work in the round
+    assert not any(os.path.exists(f"/proc/{p}") for p in pids)  # killed and reaped
+    _close(out["global"], ref["global"], atol=1e-6)
+    assert out["n"] == ref["n"] and np.allclose(out["loss"], ref["loss"], atol=1e-6)
+    _close(proc.next(*args)["global"], ref["global"], atol=0)  # the in-process context is back
