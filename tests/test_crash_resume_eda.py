@@ -26,8 +26,10 @@ N = 4
 pytestmark = [pytest.mark.eda, pytest.mark.skipif(not tools.tools_available(), reason="EDA tools not installed")]
 
 
-def _start(out: Path, tmp: Path) -> subprocess.Popen:
+def _start(out: Path, tmp: Path, path_prefix: str = "") -> subprocess.Popen:
     env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=str(ROOT))
+    if path_prefix:
+        env["PATH"] = path_prefix + os.pathsep + env["PATH"]
     return subprocess.Popen([sys.executable, "-m", "tfnas.cli", "eda", "generate", "--designs", "mult4",
                              "--placements-per-design", str(N), "--jobs", "2", "--out", str(out), "--no-progress"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -74,11 +76,40 @@ def _kill_and_check_orphans(proc: subprocess.Popen) -> None:
     kids = _descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 2
     while time.monotonic() < deadline and any(_alive(k) for k in kids):
         time.sleep(0.05)
     left = [(k, Path(f"/proc/{k}/cmdline").read_bytes().replace(b"\0", b" ")[:80]) for k in kids if _alive(k)]
+    for k, _ in left:   # never leave them running, even when the test fails
+        try:
+            os.kill(k, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     assert not left, f"processes outlived the killed eda generate: {left}"
+
+
+def _cmdlines(pids) -> list[str]:
+    out = []
+    for k in pids:
+        try:
+            out.append(Path(f"/proc/{k}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            pass
+    return out
+
+
+def test_grandchildren_of_a_tool_die_with_a_killed_generate(tmp_path):
+    """graywolf runs TimberWolfSC through `sh -c`: a grandchild PDEATHSIG cannot reach. A stand-in graywolf that
+    starts a long `sh -c 'sleep ...'` must be gone (all of it) right after the generate process is SIGKILLed."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "graywolf").write_text("#!/bin/sh\nsh -c 'sleep 31.4159; true'\n")
+    (fake / "graywolf").chmod(0o755)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    p = _start(tmp_path / "ds", tmp, str(fake))
+    _wait_for(lambda: any("sleep 31.4159" in c for c in _cmdlines(_descendants(p.pid))), p, "the fake graywolf")
+    _kill_and_check_orphans(p)
 
 
 def _done(out: Path) -> int:

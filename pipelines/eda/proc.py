@@ -3,24 +3,32 @@
 Every tool call of the flow goes through `run_tool`, so a crash or timeout always becomes a `FlowError` naming the
 stage, and the CPU time of the tools can be read with `children_cpu`.
 No tool outlives the process that started it, even one killed with SIGKILL: the tool gets PR_SET_PDEATHSIG, and
-because the tools are scripts that start more tools (qflow -> yosys, graywolf -> TimberWolfSC) a one-line `sh`
-guard waits on a pipe held only by the parent; when the parent dies the pipe reads EOF and the guard kills the
-tool's whole process group.
+because the tools start more tools (qflow -> yosys, graywolf -> sh -> TimberWolfSC, which PDEATHSIG does not
+reach) a one-line `sh` guard waits on a pipe held only by the parent; when the parent dies the pipe reads EOF and
+the guard kills the tool's whole process group.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import resource
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 # Reads one line from stdin (the guard pipe): "ok" = the tool finished, anything else (EOF: the parent died) kills
 # the tool's process group. A pid-reuse race needs the group gone and its id reused within the guard's read.
-_GUARD = 'read -r x; [ "$x" = ok ] || kill -KILL -- "-$1" 2>/dev/null; exit 0'
+# procps `kill` is used because dash's builtin cannot signal a process group ("kill -KILL -- -PGID" is refused);
+# without it the guard is a short Python program doing the same.
+_KILL = shutil.which("kill", path="/usr/bin:/bin")
+_GUARD = (['/bin/sh', '-c', f'read -r x; [ "$x" = ok ] || exec {_KILL} -s KILL -- "-$1" 2>/dev/null; exit 0', 'guard']
+          if _KILL and os.path.exists("/bin/sh") else
+          [sys.executable, "-S", "-c", "import os, sys\nif sys.stdin.readline().strip() != 'ok':\n"
+           "    try:\n        os.killpg(int(sys.argv[1]), 9)\n    except OSError:\n        pass", "guard"])
 try:   # resolved once in the parent, so a forked child only makes the call
     _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
 except (OSError, AttributeError):
@@ -76,7 +84,7 @@ def _start_guard(pgid: int):
     """Start the `sh` guard of process group `pgid`; returns the write end the parent keeps open (or None)."""
     r, w = os.pipe()
     try:
-        subprocess.Popen(["/bin/sh", "-c", _GUARD, "guard", str(pgid)], stdin=r, stdout=subprocess.DEVNULL,
+        subprocess.Popen(_GUARD + [str(pgid)], stdin=r, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
     except OSError:
         os.close(w)
