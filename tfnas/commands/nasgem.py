@@ -1,6 +1,5 @@
-"""`tfnas nasgem ...`: convert the NB201 table, encode cells, run the resumable bootstrap search on it.
-
-`train` / `export` (GEMNet on the core DAG-cell builder) are not built yet, so they are not offered.
+"""`tfnas nasgem ...`: convert the NB201 table, encode cells, run the resumable bootstrap search on it,
+train GEMNet (a 30-node-space cell in the core DAG-cell builder) on digits and export it (SavedModel + TFLite).
 """
 from __future__ import annotations
 
@@ -9,9 +8,9 @@ import os
 
 
 def register(subparsers) -> None:
-    """Add `tfnas nasgem {convert-nb201,encode,search}`."""
+    """Add `tfnas nasgem {convert-nb201,encode,search,train,export}`."""
     p = subparsers.add_parser("nasgem", help="NASGEM: WL-guided encodings and bootstrap search on cell DAGs")
-    sub = p.add_subparsers(dest="nasgem_command", metavar="{convert-nb201,encode,search}")
+    sub = p.add_subparsers(dest="nasgem_command", metavar="{convert-nb201,encode,search,train,export}")
     sub.required = True
 
     c = sub.add_parser("convert-nb201", help="convert analog-nasbench's pickle once into a JSON table")
@@ -35,6 +34,22 @@ def register(subparsers) -> None:
     s.add_argument("--cache", default=None)
     s.add_argument("--run-dir", default="runs/nasgem/search")
     s.set_defaults(func=_search)
+
+    t = sub.add_parser("train", help="train GEMNet around a cell on the built-in digits data (core train())")
+    t.add_argument("--cell", default=None, help="cell JSON (Architecture); default: a seeded sample of the space")
+    t.add_argument("--max-nodes", type=int, default=30, help="GEMNet space node budget (input included)")
+    t.add_argument("--epochs", type=int, default=5)
+    t.add_argument("--filters", type=int, default=16, help="filters of the first stage (x2, x4 after)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    t.add_argument("--run-dir", default="runs/nasgem/gemnet")
+    t.set_defaults(func=_train)
+
+    x = sub.add_parser("export", help="export a trained GEMNet run to SavedModel (serving layout) and TFLite")
+    x.add_argument("--run-dir", default="runs/nasgem/gemnet")
+    x.add_argument("--name", default="gemnet")
+    x.add_argument("--root", default="saved_models", help="export root (name/version/ below it)")
+    x.set_defaults(func=_export)
 
 
 def _encoding(name, space):
@@ -97,4 +112,42 @@ def _search(args) -> int:
     best = strategy.best()
     print(f"best {args.metric} {best.result.get('acc'):.2f} of {len(strategy.history)} cells: "
           f"cell {list(arch_to_cell(best.trial.arch))}")
+    return 0
+
+
+def _train(args) -> int:
+    for field in ("epochs", "filters", "max_nodes"):
+        if getattr(args, field) < 1:
+            raise ValueError(f"--{field.replace('_', '-')} must be >= 1, got {getattr(args, field)}")
+    if args.cell is not None and not os.path.exists(args.cell):
+        raise FileNotFoundError(f"--cell {args.cell}: no such file")
+    import numpy as np
+
+    from tfnas.graph import Architecture
+    from tfnas.nasgem.gemnet import GEMNetSpace
+    from tfnas.nasgem.gemnet_train import train_gemnet
+    space = GEMNetSpace(max_nodes=args.max_nodes, min_nodes=min(4, args.max_nodes))
+    if args.cell is not None:
+        arch = Architecture.load(args.cell)
+        space.check(arch)
+    else:
+        arch = space.sample(np.random.default_rng(args.seed))
+    r = train_gemnet(arch, args.run_dir, args.epochs, args.filters, args.seed, resume=args.resume)
+    print(f"GEMNet {r['nodes']}-node cell: val accuracy {r['val_accuracy']:.4f}, {r['params']} params, "
+          f"{r['macs']} MACs, {r['seconds']:.0f}s -> {args.run_dir}")
+    return 0
+
+
+def _export(args) -> int:
+    model_path = os.path.join(args.run_dir, "model.keras")
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"{model_path}: no trained model (run `tfnas nasgem train --run-dir {args.run_dir}`)")
+    import tensorflow as tf
+
+    from tfnas.export.serving import export_model
+    from tfnas.export.tflite import write_tflite
+    model = tf.keras.models.load_model(model_path, compile=False)
+    path = export_model(model, args.name, root=args.root)
+    lite = write_tflite(model, path.rstrip(os.sep) + ".tflite")  # beside the version folder: Serving ignores it
+    print(f"SavedModel {path}; TFLite {lite} ({os.path.getsize(lite)} bytes)")
     return 0

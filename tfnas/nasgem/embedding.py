@@ -32,6 +32,10 @@ class WLEmbedding:
     def encode(self, archs) -> np.ndarray:
         return embed(self.model, self.featurizer.featurize(list(archs)))
 
+    def embed_features(self, feats: dict) -> np.ndarray:
+        """Embeddings of already-featurized cells (e.g. `gemnet.sample_arrays` output)."""
+        return embed(self.model, feats)
+
     def encode_one(self, arch) -> np.ndarray:
         return self.encode([arch])[0]
 
