@@ -29,3 +29,15 @@ def test_encode_and_resumable_search(tmp_path, capsys):
     assert len(json.loads((run / "state.json").read_text())["history"]) == 30
     assert json.loads((run / "run.json").read_text())["kind"] == "nasgem_search"
     assert "best baseline_accuracy" in capsys.readouterr().out
+
+
+def test_fit_encoder_then_encode_with_it(tmp_path, capsys):
+    enc = tmp_path / "enc"
+    assert main(["nasgem", "fit-encoder", "--cells", "40", "--pairs", "200", "--epochs", "1", "--out", str(enc)]) == 0
+    assert "Pearson" in capsys.readouterr().out and (enc / "encoder.keras").exists()
+    out = tmp_path / "z.npz"
+    assert main(["nasgem", "encode", "--encoding", "embedding", "--encoder", str(enc), "--count", "7",
+                 "--out", str(out)]) == 0
+    assert np.load(out)["x"].shape == (7, 32)
+    assert main(["nasgem", "encode", "--encoding", "embedding", "--count", "7", "--out", str(out)]) != 0
+    assert "--encoder" in capsys.readouterr().err
