@@ -148,6 +148,8 @@ def main(argv=None):
             "median_queries_to_top1": float(np.median(reached)) if reached else None,
             "seconds": time.perf_counter() - t}
         m = report["methods"][name]
+        os.makedirs(args.out, exist_ok=True)
+        write_json_atomic(os.path.join(args.out, "report.json"), report)  # after each method: a cut run keeps it
         print(f"{name:22s} best@{args.evals} {m['final_mean']:.2f} ± {m['final_std']:.2f}  top-1% reached "
               f"{m['reached_top1']}/{args.seeds}, median queries {m['median_queries_to_top1']}  ({m['seconds']:.0f}s)",
               flush=True)

@@ -39,8 +39,15 @@ class BootstrapSearch(Strategy):
     def done(self) -> bool:
         return self._next_id >= self.num_trials and not self.pending
 
+    def _key(self, trial) -> str:
+        """Architecture key per trial id, memoised (hashing every history entry per proposal is quadratic)."""
+        cache = self.__dict__.setdefault("_keys", {})
+        if trial.id not in cache:
+            cache[trial.id] = trial.arch.key()
+        return cache[trial.id]
+
     def _seen(self) -> set:
-        return {r.trial.arch.key() for r in self.history} | {t.arch.key() for t in self.pending.values()}
+        return {self._key(r.trial) for r in self.history} | {self._key(t) for t in self.pending.values()}
 
     def _fresh(self, n: int, seen: set) -> list[Architecture]:
         out, keys = [], set(seen)
