@@ -1,10 +1,11 @@
-"""Bootstrap search on three DAG spaces (NB201, NB101, NASRec), resume, predictor uncertainty, NB101 lookup."""
+"""Bootstrap search on four DAG spaces (NB201, NB101, NASRec, GEMNet), resume, predictor uncertainty, NB101 lookup."""
 import json
 
 import numpy as np
 import pytest
 
 from tfnas.nasgem.encoding import AdjacencyEncoding, WLFeatureEncoding
+from tfnas.nasgem.gemnet import GEMNetSpace
 from tfnas.nasgem.nasbench101 import NB101Evaluator, NB101Space, prune
 from tfnas.nasgem.nasbench201 import NB201Space, arch_to_cell
 from tfnas.nasgem.predictor import EnsemblePredictor
@@ -33,10 +34,13 @@ def run(strategy, target, n):
 
 
 @pytest.mark.parametrize("space,target", [(NB201Space(), toy_nb201), (NB101Space(), toy_dag),
-                                          (NASRecSpace("small", num_blocks=3), toy_dag)])
+                                          (NASRecSpace("small", num_blocks=3), toy_dag),
+                                          (GEMNetSpace(max_nodes=30), toy_dag)])
 def test_bootstrap_runs_on_dag_spaces(space, target):
     rng = np.random.default_rng(0)
     enc = AdjacencyEncoding.from_samples([space.sample(rng) for _ in range(50)])
+    if isinstance(space, GEMNetSpace):  # variable-size cells: pad to the space's node budget
+        enc = AdjacencyEncoding(space.labels(), space.max_nodes)
     s = run(BootstrapSearch(space, Objective("acc", "max"), enc, num_trials=30, num_init=10, pool_size=60,
                             batch=5, seed=1), target, 30)
     assert len(s.history) == 30 and s.rounds >= 3
