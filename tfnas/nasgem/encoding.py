@@ -3,8 +3,8 @@
 `AdjacencyEncoding`: nodes in topological order (ties broken by id), the upper triangle of the padded
 `max_nodes` x `max_nodes` adjacency plus one op one-hot per node slot (the common NAS-predictor baseline).
 `WLFeatureEncoding`: the WL subtree label counts of `wl_kernel.wl_features`, hashed into `dim` buckets and
-L2-normalised, so the dot product of two vectors approximates their WL kernel (the no-training stand-in
-for NASGEM's WL-guided embedding; the trained Keras encoder is not built yet).
+L2-normalised, so the dot product of two vectors approximates their WL kernel (a no-training stand-in
+for NASGEM's WL-guided embedding; the trained Keras encoder is `embedding.WLEmbedding`).
 The vocabulary of ops is fixed at construction (from the space's ops or from a sample of it).
 """
 from __future__ import annotations

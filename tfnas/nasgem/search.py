@@ -1,7 +1,8 @@
 """Bootstrap search (NASGEM): sample many cells -> encode -> predict -> evaluate the top few -> refit -> repeat.
 
 Works on any `SearchSpace` whose architectures are DAGs: it only uses `space.sample` and an encoding
-(`encoding.AdjacencyEncoding` / `WLFeatureEncoding`, anything with `encode(list) -> array`). The first
+(`encoding.AdjacencyEncoding` / `WLFeatureEncoding`, the trained `embedding.WLEmbedding`, anything with
+`encode(list) -> array`). The first
 `num_init` proposals are random; each later round fits `EnsemblePredictor` on every evaluated cell,
 scores `pool_size` fresh unseen samples by mean + `kappa` * std and queues the best `batch`.
 Resume: the queue is part of the state and the predictor is refit from the history with a seed drawn
