@@ -83,6 +83,53 @@ def test_in_graph_paths_are_in_the_space_and_do_not_retrace(supernet):
     assert isinstance(supernet.sampler.generator, tf.random.Generator)
 
 
+def test_bn_recalibration_sets_the_path_statistics_only(supernet):
+    sp = rs.RouteNASSpace()
+    a, b = (sp.sample(np.random.default_rng(i)) for i in (11, 12))
+    x = np.random.default_rng(1).normal(1.0, 2.0, size=(16, 8, 8, 6)).astype(np.float32)
+    before = {la.name: [w.numpy() for w in la.weights] for la in supernet.batch_norms()}
+    momenta = [la.momentum for la in supernet.batch_norms()]
+    supernet.set_path(a)
+    assert np.abs(supernet(x, training=False).numpy() - supernet.forward(
+        x, supernet.path_ops, supernet.path_edges, training=False).numpy()).max() == 0
+    stale = np.abs(supernet(x, training=False).numpy() - supernet.forward(
+        x, supernet.path_ops, supernet.path_edges, training=True).numpy()).max()
+    supernet.recalibrate_bn(x)
+    # with the batch's own statistics, inference equals a training-mode forward on that batch (up to the moving
+    # variance's Bessel correction, n / (n - 1) with n = 16 * 4 * 4 at the strided cell)
+    inf = supernet(x, training=False).numpy()
+    changed = {n for n, ws in before.items() if any(np.abs(w - v.numpy()).max() > 0 for w, v in
+                                                    zip(ws, supernet.layer_table()[n].weights))}
+    trained = supernet._recalibrate_fn()(x).numpy()     # momentum is back: this call moves the stats again
+    assert np.abs(inf - trained).max() < 0.02 < stale
+    ops = supernet.path_ops.numpy()
+    assert "stem_bn" in changed and all(f"_k{ops[int(n[6]) - 1]}_" in n for n in changed if n.startswith("s1c0_n"))
+    assert [la.momentum for la in supernet.batch_norms()] == momenta
+    supernet.set_path(b)
+    supernet.recalibrate_bn(x)
+    first = supernet(x, training=False).numpy()
+    supernet.set_path(a)
+    supernet.recalibrate_bn(x[:2])
+    supernet.set_path(b)
+    supernet.recalibrate_bn(x)          # the score of a path does not depend on which paths came before
+    np.testing.assert_allclose(supernet(x, training=False).numpy(), first, atol=1e-6)
+
+
+def test_pick_found_uses_validation_figures_only():
+    from tfnas.commands.routenas import pick_found
+    rows = [dict(model="routenas-top0", split="design", seed=0, val_auc_pooled=0.7, val_kendall_tau=0.1,
+                 auc_pooled=0.99), dict(model="routenas-top1", split="design", seed=0, val_auc_pooled=0.8,
+                                        val_kendall_tau=0.2, auc_pooled=0.5),
+            dict(model="routenas-top1", split="design", seed=1, val_auc_pooled=0.6, val_kendall_tau=0.0,
+                 auc_pooled=0.9), dict(model="routenas-top0", split="design", seed=1, val_auc_pooled=0.6,
+                                       val_kendall_tau=0.0, auc_pooled=0.1), dict(model="pros", split="design",
+                                                                                 seed=0, val_auc_pooled=1.0,
+                                                                                 val_kendall_tau=1.0)]
+    found = {r["seed"]: r for r in pick_found(rows)}
+    assert found[0]["picked"] == "routenas-top1" and found[0]["auc_pooled"] == 0.5   # not the better test figure
+    assert found[1]["picked"] == "routenas-top0" and found[1]["model"] == "routenas-found"   # ties: lower rank
+
+
 def test_resumed_search_equals_uninterrupted(supernet, tmp_path):
     from tfnas.routenas.search import SupernetEvaluator
     from tfnas.search.evolution import RegularizedEvolution
@@ -91,7 +138,8 @@ def test_resumed_search_equals_uninterrupted(supernet, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 8, 8, 6)).astype(np.float32)
     y = (rng.random((6, 8, 8, 1)) > 0.6).astype(np.float32)
-    ev = SupernetEvaluator(supernet, x, y, np.arange(6, dtype=np.float32), rs.Macro(width=4), costs=False)
+    ev = SupernetEvaluator(supernet, x, y, np.arange(6, dtype=np.float32), rs.Macro(width=4), costs=False,
+                            calibration=x[:4])
 
     def strategy():
         return RegularizedEvolution(rs.RouteNASSpace(), Objective("score", "max"), population_size=4, sample_size=2,
@@ -123,7 +171,9 @@ def test_cli_search_retrain_evaluate_export(tmp_path):
     assert main(args[:-1] + ["2"]) == 1                          # other settings: refused, folder kept
     assert main(["routenas", "retrain", "--run", run, "--seeds", "0", "--epochs", "1", "--baselines", "logreg"]) == 0
     res = json.load(open(os.path.join(run, "retrain", "results.json")))["results"]
-    assert {r["model"] for r in res} == {"routenas-top0", "logistic"}
+    assert {r["model"] for r in res} == {"routenas-top0", "logistic", "routenas-found"}
+    found = next(r for r in res if r["model"] == "routenas-found")
+    assert found["picked"] == "routenas-top0" and found["run_dir"] == res[0]["run_dir"]
     assert res[0]["params"] == top[0]["cost"]["params"]
     assert main(["routenas", "evaluate", "--run", run]) == 0
     ev = json.load(open(os.path.join(run, "evaluation.json")))

@@ -7,7 +7,8 @@ shuffled with the run's seed each epoch; early stopping watches the validation d
 default) and restores the best epoch. Task 2 (failed-net count) is the sum of the predicted hotspot probabilities
 times a least-squares scale fitted on the training placements (`protocol.fit_count_scale`). Throughput (tiles/s)
 is training tiles over the training part of each epoch (epoch start to its last training batch, validation left
-out), the first epoch dropped when there are more (it holds the graph tracing).
+out), the first epoch dropped when there are more (it holds the graph tracing). The result also holds the
+validation designs' pooled ROC-AUC and tau (`val_auc_pooled`, `val_kendall_tau`) for model selection.
 """
 from __future__ import annotations
 
@@ -90,6 +91,9 @@ def run_experiment(ds: dict, split: dict, build_model: Callable, run_dir: str, *
     prob = tf.sigmoid(model.predict(x, batch_size=64, verbose=0)).numpy()
     scale = protocol.fit_count_scale(prob[tr], counts[tr])
     result = protocol.evaluate(y[te], prob[te], counts[te], scale)
+    if va:   # the validation designs' figures, so a method can pick among its models without the test figures
+        val = protocol.evaluate(y[va], prob[va], counts[va], scale)
+        result.update(val_auc_pooled=val["auc_pooled"], val_kendall_tau=val["kendall_tau"])
     result.update(name=name, seed=seed, params=metrics.count_params(model), flops=metrics.flops_per_example(model),
                   train_tiles_per_s=thr.tiles_per_second(), train_cpu_s=round(cpu_s, 2),
                   train_wall_s=round(out["seconds"], 2), epochs_run=out["epochs_run"], best_epoch=out["best_epoch"],

@@ -4,7 +4,9 @@ it, regularized evolution on the shared `Strategy` (`run_search`: checkpointed, 
 Choices (the paper is silent): the search uses one seeded by-design split (train designs train the supernet,
 validation designs score candidates, test designs are never seen); the objective "score" weighs both tasks
 equally, 0.5 * pooled ROC-AUC + 0.5 * (1 + Kendall tau) / 2 on the validation placements (tau NaN counts as 0);
-params and FLOPs of each candidate's plain subnet are its costs.
+params and FLOPs of each candidate's plain subnet are its costs. Before scoring, a candidate's BatchNorm statistics
+are recalibrated on up to CALIBRATION_SAMPLES training placements (`RouteSupernet.recalibrate_bn`; settings
+`bn_recalibration`), so its score reflects its own activations rather than the mixture of every path's.
 """
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ import math
 import os
 import time
 
+import numpy as np
+
 from tfnas.graph import Architecture
 from tfnas.routenas.space import Macro, RouteNASSpace, build_subnet
 from tfnas.space import Evaluator, Objective, Result
 
 SUPERNET, SEARCH, RETRAIN, SETTINGS = "supernet", "search", "retrain", "settings.json"
+CALIBRATION_SAMPLES = 64   # training placements (seeded subset) whose statistics recalibrate a candidate's BN
 
 
 @dataclasses.dataclass
@@ -39,6 +44,7 @@ class SearchSettings:
     split_seed: int = 0
     top_k: int = 2
     bad_samples: str = "error"
+    bn_recalibration: bool = True
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "grid": list(self.grid)}
@@ -58,9 +64,9 @@ def score(metrics: dict) -> float:
 class SupernetEvaluator(Evaluator):
     """Scores a cell by running its path through the trained supernet on the validation placements."""
 
-    def __init__(self, supernet, x, y, n_failed, macro: Macro, costs: bool = True):
+    def __init__(self, supernet, x, y, n_failed, macro: Macro, costs: bool = True, calibration=None):
         self.supernet, self.x, self.y, self.n = supernet, x, y, n_failed
-        self.macro, self.costs = macro, costs
+        self.macro, self.costs, self.calibration = macro, costs, calibration
         self._cost_cache: dict = {}
 
     def cost(self, arch: Architecture) -> dict:
@@ -75,6 +81,8 @@ class SupernetEvaluator(Evaluator):
         import tensorflow as tf
         from tfnas.routability import protocol
         self.supernet.set_path(arch)
+        if self.calibration is not None:
+            self.supernet.recalibrate_bn(self.calibration)
         prob = tf.sigmoid(self.supernet.predict(self.x, batch_size=64, verbose=0)).numpy()
         m = protocol.evaluate(self.y, prob, self.n)
         out = {"score": score(m), "val_auc_pooled": m["auc_pooled"], "val_auc_per_placement": m["auc_per_placement"],
@@ -139,8 +147,11 @@ def run_evolution(supernet, ds: dict, settings: SearchSettings, run_dir: str, ma
     from tfnas.search.evolution import RegularizedEvolution
     from tfnas.search.loop import run_search
     x, split = prepare(ds, settings)
-    va = split["val"]
-    evaluator = SupernetEvaluator(supernet, x[va], ds["y"][va], ds["n_failed"][va], Macro(settings.width), costs)
+    va, tr = split["val"], split["train"]
+    calib = x[sorted(np.random.default_rng(settings.seed).permutation(tr)[:CALIBRATION_SAMPLES])] \
+        if settings.bn_recalibration else None
+    evaluator = SupernetEvaluator(supernet, x[va], ds["y"][va], ds["n_failed"][va], Macro(settings.width), costs,
+                                  calibration=calib)
     strategy = RegularizedEvolution(RouteNASSpace(), Objective("score", "max"), population_size=settings.population,
                                     sample_size=settings.sample_size, children_per_generation=settings.children,
                                     generations=settings.generations, mutations_start=2, mutations_end=1,

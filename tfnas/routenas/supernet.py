@@ -8,8 +8,10 @@ path held in two variables (`set_path`), which is how candidates are scored and 
 The chosen op runs through `tf.switch_case` (only its branch computes). A node's input is the edge-masked sum of
 earlier outputs, its ReLU is skipped when the path makes it a leaf, the cell output is the sum of the leaves plus
 the shortcut: the same numbers as the subnet that `space.build_subnet` builds (`transfer_weights` copies the
-path's weights into it; tests check the outputs agree). BatchNorm statistics are shared by all paths (chosen:
-no per-candidate recalibration).
+path's weights into it; tests check the outputs agree). BatchNorm statistics are shared by all paths while the
+supernet trains; before a candidate is scored `recalibrate_bn` replaces the statistics of its path's BatchNorm
+layers by those of one forward pass over (a seeded subset of) the training placements (as in single-path one-shot
+NAS, Guo et al. 2020: shared running statistics mix every path's activations and mis-rank candidates).
 """
 from __future__ import annotations
 
@@ -142,6 +144,31 @@ class RouteSupernet(tf.keras.Model):
             loss = self.compute_loss(x, y, logits, sw)
         self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
         return self.compute_metrics(x, y, logits, sw)
+
+    def batch_norms(self) -> list:
+        """Every BatchNormalization layer of the supernet (stem, candidates, projections)."""
+        return [la for la in self.layer_table().values() if isinstance(la, tf.keras.layers.BatchNormalization)]
+
+    def recalibrate_bn(self, x) -> None:
+        """Set the moving mean/variance of the current path's BatchNorm layers to the statistics of `x` (one
+        training-mode forward with momentum 0, so earlier paths' statistics do not leak in); other layers keep
+        theirs, weights are unchanged."""
+        bns = self.batch_norms()
+        saved = [b.momentum for b in bns]
+        try:
+            for b in bns:
+                b.momentum = 0.0
+            self._recalibrate_fn()(tf.convert_to_tensor(x, tf.float32))
+        finally:
+            for b, m in zip(bns, saved):
+                b.momentum = m
+
+    def _recalibrate_fn(self):
+        # traced once while momentum is 0 (Keras reads it at trace time); the path stays a variable input
+        if getattr(self, "_recal", None) is None:
+            self._recal = tf.function(lambda x: self.forward(x, self.path_ops, self.path_edges, training=True),
+                                      reduce_retracing=True)
+        return self._recal
 
     def get_config(self):
         return {"input_shape": list(self.in_shape), "width": self.macro.width, "stem_kernel": self.macro.stem_kernel,
