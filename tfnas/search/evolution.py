@@ -106,8 +106,9 @@ class RegularizedEvolution(Strategy):
     # ------------------------------------------------------------------------------ tell
     def _on_result(self, record: Record) -> None:
         index = len(self.history) - 1
-        if record.trial.info.get("generation", -1) < 0:
+        if record.trial.info.get("generation", -1) < 0:   # kept in trial-id order: arrival order never matters
             self.population.append(index)
+            self.population.sort(key=lambda i: self.history[i].trial.id)
             return
         self.generation_done.append(index)
         if len(self.generation_done) == self.children_per_generation:

@@ -88,6 +88,8 @@ class StrategyOracle(keras_tuner.Oracle):
         super().set_state(state)
         if "strategy" in state:
             self.strategy.restore(state["strategy"])
+            for trial in self.ongoing_trials.values():   # keras-tuner gives these back to their tuner ids
+                self.strategy.hold(int(trial.hyperparameters.get(TRIAL_HP)))
             for record in self.strategy.expire_pending(self.policy.max_attempts):
                 self._streak = check_streak(self._streak, record, self.policy)
 

@@ -152,6 +152,12 @@ class Strategy(abc.ABC):
         self._on_result(record)
         return record
 
+    def hold(self, trial_id: int) -> None:
+        """Do not hand pending trial `trial_id` out again after `restore`: another runner still holds it (a
+        keras-tuner worker whose ongoing trial the restarted chief gives back to it)."""
+        if trial_id in self._reissue:
+            self._reissue.remove(trial_id)
+
     def expire_pending(self, max_attempts: int) -> list[Record]:
         """Record as FAILED every pending trial already handed out `max_attempts` times (after a resume)."""
         out = []
@@ -168,7 +174,11 @@ class Strategy(abc.ABC):
 
     def best(self) -> Record | None:
         finite = [r for r in self.history if not math.isinf(self.score(r))]
-        return max(finite, key=self.score) if finite else None
+        return max(finite, key=self._rank) if finite else None
+
+    def _rank(self, record: Record) -> tuple:
+        """Score, ties to the lower trial id: the same winner whatever order results arrived in."""
+        return self.score(record), -record.trial.id
 
     def failures(self) -> list[Record]:
         return [r for r in self.history if r.failed]
@@ -176,7 +186,7 @@ class Strategy(abc.ABC):
     def top_k(self, k: int, unique: bool = True) -> list[Record]:
         """The k best records (distinct architectures when `unique`)."""
         seen, out = set(), []
-        for r in sorted(self.history, key=self.score, reverse=True):
+        for r in sorted(self.history, key=self._rank, reverse=True):
             if r.failed:
                 continue
             if unique:

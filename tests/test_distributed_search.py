@@ -1,0 +1,126 @@
+"""keras-tuner chief + 2 workers on localhost (tfnas.search.distributed): every trial told exactly once, the
+same best architecture as a sequential run with the same seed, a worker killed mid-trial restarted without
+losing or duplicating its trial; every child process is gone after."""
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from core_toy import ChainEvaluator, ChainSpace
+from tfnas.search.evolution import RegularizedEvolution
+from tfnas.search.loop import run_search
+from tfnas.space import Evaluator, Objective
+
+HERE = os.path.abspath(__file__)
+
+
+class LoggedEvaluator(Evaluator):
+    """ChainEvaluator that logs every start/end (tuner id, pid, arch) and sleeps `sleep_s`; the `hang_id` worker's
+    second evaluation hangs (after writing `marker`) until the test kills it; a restarted process does not hang."""
+
+    def __init__(self, log, sleep_s=0.0, hang_id=None, marker=None):
+        self.inner, self.log, self.sleep_s = ChainEvaluator(), log, sleep_s
+        self.hang_id, self.marker, self.count = hang_id, marker, 0
+
+    def _write(self, event, arch):
+        line = json.dumps({"event": event, "tuner": os.environ.get("KERASTUNER_TUNER_ID", "seq"),
+                           "pid": os.getpid(), "arch": arch.key()})
+        with open(self.log, "a") as f:
+            f.write(line + "\n")
+
+    def evaluate(self, arch):
+        self.count += 1
+        if self.count == 1 and self.hang_id:   # a barrier: both workers take part although TF imports take long
+            me = os.environ["KERASTUNER_TUNER_ID"]
+            open(f"{self.marker}.ready-{me}", "w").close()
+            end = time.monotonic() + 240
+            while not all(os.path.exists(f"{self.marker}.ready-worker{i}") for i in (0, 1)):
+                if time.monotonic() > end:
+                    raise TimeoutError("the other worker never started")
+                time.sleep(0.05)
+        self._write("start", arch)
+        if (self.hang_id and os.environ.get("KERASTUNER_TUNER_ID") == self.hang_id and self.count == 2
+                and not os.path.exists(self.marker)):
+            with open(self.marker, "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(120)
+        time.sleep(self.sleep_s)
+        result = self.inner.evaluate(arch)
+        self._write("end", arch)
+        return result
+
+
+def make_toy(log, seed=7, sleep_s=0.0, hang_id=None, marker=None):
+    strategy = RegularizedEvolution(ChainSpace(), Objective("loss", "min"), population_size=6, sample_size=3,
+                                    children_per_generation=3, generations=2, mutations_start=2, mutations_end=1,
+                                    seed=seed)
+    return strategy, LoggedEvaluator(log, sleep_s, hang_id, marker)
+
+
+def _events(log):
+    with open(log) as f:
+        return [json.loads(line) for line in f]
+
+
+def _wait_for(path, timeout=240):
+    end = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > end:
+            raise TimeoutError(path)
+        time.sleep(0.05)
+
+
+def test_chief_and_two_workers_match_the_sequential_run(tmp_path):
+    from tfnas.search import distributed as D
+
+    seq, seq_eval = make_toy(str(tmp_path / "seq.jsonl"))
+    run_search(seq, seq_eval)
+
+    work, marker = tmp_path / "dist", str(tmp_path / "hanging")
+    args = {"log": str(tmp_path / "dist.jsonl"), "sleep_s": 0.1, "hang_id": "worker1", "marker": marker}
+    cluster = D.Cluster(f"{HERE}:make_toy", args, str(work), workers=2)
+    killed = {}
+
+    def killer():   # kill worker1 in the middle of its second trial
+        _wait_for(marker)
+        with open(marker) as f:
+            killed["worker"] = int(f.read())
+        os.kill(killed["worker"], signal.SIGKILL)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        dist = cluster.run(timeout=400)
+    finally:
+        cluster.stop()
+    thread.join(5)
+    assert cluster.restarts == {"chief": 0, "worker0": 0, "worker1": 1}, cluster.restarts
+
+    total = seq.total_trials
+    assert len(dist.history) == total and not dist.pending
+    assert sorted(r.trial.id for r in dist.history) == list(range(total))          # each trial told once
+    assert [r.trial.arch.key() for r in sorted(dist.history, key=lambda r: r.trial.id)] == \
+        [r.trial.arch.key() for r in seq.history]                                  # same proposals
+    assert dist.best().trial.arch.key() == seq.best().trial.arch.key()
+    assert dist.best().result.metrics == seq.best().result.metrics
+    events = _events(args["log"])
+    ends = [e["arch"] for e in events if e["event"] == "end"]
+    assert sorted(ends) == sorted(r.trial.arch.key() for r in dist.history)      # evaluated to the end once each
+    assert {e["tuner"] for e in events} == {"worker0", "worker1"}                  # the chief only serves
+    assert all(p.poll() is not None for p in cluster.procs.values())
+    for pid in (p.pid for p in cluster.procs.values()):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_bad_factory_fails_before_any_child(tmp_path):
+    from tfnas.search import distributed as D
+    with pytest.raises(ValueError, match="no function 'nope'"):
+        D.Cluster(f"{HERE}:nope", {}, str(tmp_path))
+    with pytest.raises(ValueError, match="must be 'module:function'"):
+        D.Cluster("tests_core_toy", {}, str(tmp_path))
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        D.Cluster(f"{HERE}:make_toy", {}, str(tmp_path), workers=0)
