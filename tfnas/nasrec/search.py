@@ -141,13 +141,17 @@ def load_candidates(out_dir: str) -> list[dict]:
 
 
 def top_candidates(rows: list[dict], k: int, metric: str = "logloss") -> list[dict]:
-    """The k best distinct (by fingerprint) candidates by `metric` (lower is better unless auc)."""
+    """The k best distinct candidates by `metric` (lower is better unless auc): distinct by canonical key
+    (tfnas/nasrec/canonical.py: candidates that build the same function are one), by fingerprint for rows
+    without an architecture."""
+    from tfnas.nasrec.canonical import canonical_key
     sign = -1.0 if _DIRECTIONS.get(metric, "min") == "max" else 1.0
     seen, out = set(), []
     for r in sorted(rows, key=lambda r: sign * r[metric]):
-        if r["fingerprint"] in seen or r[metric] != r[metric] or r.get("status") == "failed":
+        key = canonical_key(r["architecture"]) if r.get("architecture") is not None else r["fingerprint"]
+        if key in seen or r[metric] != r[metric] or r.get("status") == "failed":
             continue
-        seen.add(r["fingerprint"])
+        seen.add(key)
         out.append(r)
         if len(out) == k:
             break
