@@ -70,15 +70,19 @@ class RankingModel(tfrs.Model):
     def build_optimizer_slots(self) -> None:
         """Create both optimizers' slots before a checkpoint restore: the sparse optimizer gets the
         variables whose gradient is IndexedSlices (embedding tables), the dense one the rest (found from
-        one gradient of an all-zeros batch of `network.spec`)."""
+        one gradient of an all-zeros batch of `network.spec`, or of the functional network's input widths)."""
         if not self.trainable_variables or self.optimizer is None:
             return
         if self.sparse_optimizer is None:
             self.optimizer.build(self.trainable_variables)
             return
-        spec = self.network.spec
-        batch = {"dense": tf.zeros([2, spec.num_dense], tf.float32),
-                 "sparse": tf.zeros([2, spec.num_sparse], tf.int64)}
+        spec = getattr(self.network, "spec", None)
+        if spec is not None:
+            widths = {"dense": spec.num_dense, "sparse": spec.num_sparse}
+        else:      # a functional network (a NASRec subnet): its Input layers say the widths
+            widths = {k: int(t.shape[-1]) for k, t in self.network.input.items()}
+        batch = {"dense": tf.zeros([2, widths["dense"]], tf.float32),
+                 "sparse": tf.zeros([2, widths["sparse"]], tf.int64)}
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(self(batch))
         grads = tape.gradient(loss, self.trainable_variables)

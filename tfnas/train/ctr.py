@@ -4,8 +4,10 @@ every `train()` writes (run.json, history.csv, curves.png, tensorboard/, checkpo
 
 run.json (kind "ctr") also holds `config` (TrainConfig), `spec` (FeatureSpec), `network` (class and
 config) and `train_seconds` (wall-clock training time over all resumes): `load_run` rebuilds the network
-from it.  The last epoch's weights are the run's result (no best-epoch restore, as before the move).
-Folders of the older layout (ckpt/, run.json without kind) still load.
+from it.  The one CTR training protocol (`fit_ctr`, used by `ctr train`, `ctr leaderboard` and NASRec's
+retrain alike): Adam for dense layers + row-wise Adagrad for embedding tables, validation logloss monitored
+each epoch, early stopping after `patience` epochs without improvement and the best epoch's weights
+restored (`load_run` loads them too).  Folders of the older layout (ckpt/, run.json without kind) still load.
 """
 from __future__ import annotations
 
@@ -46,10 +48,31 @@ class TrainConfig:
     hparams: dict = dataclasses.field(default_factory=dict)
     steps_per_epoch: int | None = None
     seed: int = 0
+    patience: int = 2          # early stopping on validation logloss (0: off); the best epoch is restored
     bad_rows: str = "error"    # "error": stop at the first malformed row (file:line: field); "skip": count it
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+MONITOR = "val_logloss"
+
+
+def fit_ctr(network, train_ds, valid_ds, *, run_dir: str, epochs: int, optimizer: str = "adam+adagrad",
+            learning_rate: float = 1e-3, sparse_learning_rate: float = 0.2, patience: int = 2,
+            steps_per_epoch: int | None = None, resume: bool = False, verbose: int = 0) -> tuple:
+    """Train `network` in a `RankingModel` under the one CTR protocol (module doc) on the core `train()`.
+
+    Returns (RankingModel, train()'s result).  Without `valid_ds` the last epoch is kept (nothing to monitor).
+    """
+    optimizer_, sparse_optimizer = make_optimizer_pair(optimizer, learning_rate, sparse_learning_rate)
+    model = RankingModel(network, sparse_optimizer=sparse_optimizer)
+    out = train(model, RankingTask(), train_ds, valid_ds, epochs=epochs, optimizer=optimizer_, run_dir=run_dir,
+                resume=resume, restore_best=valid_ds is not None,
+                early_stopping_patience=(patience or None) if valid_ds is not None else None,
+                monitor=MONITOR, steps_per_epoch=steps_per_epoch, kind="ctr", verbose=verbose, save_model=False,
+                curve_keys=CURVE_KEYS)
+    return model, out
 
 
 def _read_run(logdir: str) -> dict:
@@ -94,9 +117,6 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
         spec = load_spec(config.data)
         network = build_baseline(config.model, spec, **config.hparams)
         network(example_batch(spec))
-        optimizer, sparse_optimizer = make_optimizer_pair(config.optimizer, config.learning_rate,
-                                                          config.sparse_learning_rate)
-        model = RankingModel(network, sparse_optimizer=sparse_optimizer)
         fields = {"config": config.to_dict(), "spec": spec.to_dict(), "train_seconds": seconds_before,
                   "network": {"class": type(network).__name__, "config": network.get_config()}}
         write_run_info(logdir, "ctr", task=RankingTask.name, **fields)   # a killed first epoch can resume
@@ -105,9 +125,10 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
                                       repeat=repeat, seed=config.seed, **rows).prefetch(tf.data.AUTOTUNE)
         valid_ds = (make_split_dataset(config.data, "valid", config.batch_size, **rows).prefetch(tf.data.AUTOTUNE)
                     if split_paths(config.data).get("valid") else None)
-        out = train(model, RankingTask(), train_ds, valid_ds, epochs=config.epochs, optimizer=optimizer,
-                    run_dir=logdir, resume=resume, restore_best=False, steps_per_epoch=config.steps_per_epoch,
-                    kind="ctr", verbose=verbose, save_model=False, curve_keys=CURVE_KEYS)
+        _, out = fit_ctr(network, train_ds, valid_ds, run_dir=logdir, epochs=config.epochs,
+                         optimizer=config.optimizer, learning_rate=config.learning_rate,
+                         sparse_learning_rate=config.sparse_learning_rate, patience=config.patience,
+                         steps_per_epoch=config.steps_per_epoch, resume=resume, verbose=verbose)
     seconds = seconds_before + out["seconds"]
     write_run_info(logdir, "ctr", train_seconds=seconds)
     return {"history": out["history"], "epochs_done": out["epochs_run"], "seconds": seconds,
@@ -115,14 +136,16 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
 
 
 def load_run(logdir: str):
-    """(network with its last checkpoint's weights, FeatureSpec, run.json dict) of a training run."""
+    """(network with its best epoch's weights (the last epoch's when nothing was monitored), FeatureSpec,
+    run.json dict) of a training run."""
     logdir = os.fspath(logdir)
     run = _read_run(logdir)
     spec = FeatureSpec.from_dict(run["spec"])
     config = TrainConfig(**run["config"])
     network = build_baseline(config.model, spec, **config.hparams)
     network(example_batch(spec))
-    latest = tf.train.latest_checkpoint(os.path.join(logdir, CHECKPOINTS, "last"))
+    latest = (tf.train.latest_checkpoint(os.path.join(logdir, CHECKPOINTS, "best"))
+              or tf.train.latest_checkpoint(os.path.join(logdir, CHECKPOINTS, "last")))
     if latest is not None:
         root = tf.train.Checkpoint(model=tf.train.Checkpoint(network=network))
     else:                                   # the layout before runs moved onto the core train()
