@@ -108,8 +108,18 @@ def test_grandchildren_of_a_tool_die_with_a_killed_generate(tmp_path):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     p = _start(tmp_path / "ds", tmp, str(fake))
-    _wait_for(lambda: any("sleep 31.4159" in c for c in _cmdlines(_descendants(p.pid))), p, "the fake graywolf")
-    _kill_and_check_orphans(p)
+    try:
+        _wait_for(lambda: any("sleep 31.4159" in c for c in _cmdlines(_descendants(p.pid))), p, "the fake graywolf")
+        _kill_and_check_orphans(p)
+    finally:   # a stand-in started between the snapshot and the kill must not outlive the test either
+        p.kill()
+        p.wait()
+        for d in Path("/proc").glob("[0-9]*"):
+            if any("sleep 31.4159" in c for c in _cmdlines([d.name])):
+                try:
+                    os.kill(int(d.name), signal.SIGKILL)
+                except OSError:
+                    pass
 
 
 def _done(out: Path) -> int:

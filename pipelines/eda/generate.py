@@ -379,4 +379,6 @@ def _append_log(out: Path, s: Summary) -> None:
     with open(out / "runs.jsonl", "a") as f:
         f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "done": s.done, "skipped": s.skipped,
                             "failed": dict(s.failed), "seconds": round(s.seconds, 2),
-                            "placements_per_hour": round(s.placements_per_hour, 1)}) + "\n")
+                            "placements_per_hour": round(s.placements_per_hour, 1),
+                            "cpu_s_per_placement": round(s.cpu_s_per_placement, 3), "jobs": s.jobs,
+                            "load_avg_15min": round(os.getloadavg()[2], 2)}) + "\n")
