@@ -41,7 +41,7 @@ class Evaluator:
         from tfnas.routability import protocol
 
         z = self.logits(glob, local, client.x_val)
-        probs = 1.0 / (1.0 + np.exp(-z))
+        probs = np.exp(-np.logaddexp(0.0, -np.asarray(z, np.float64)))  # sigmoid without overflow
         out = protocol.evaluate(client.y_val, probs, client.n_failed_val)
         out["val_loss"] = _bce(client.y_val, z)
         return out

@@ -137,7 +137,7 @@ def keras_train(model, x, y, epochs, cfg, seed, run_dir, resume):
 def evaluate_keras(model, client) -> dict:
     from tfnas.routability import protocol
 
-    probs = 1.0 / (1.0 + np.exp(-np.asarray(model(client.x_val, training=False), np.float64)))
+    probs = np.exp(-np.logaddexp(0.0, -np.asarray(model(client.x_val, training=False), np.float64)))
     return protocol.evaluate(client.y_val, probs, client.n_failed_val)
 
 

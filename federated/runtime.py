@@ -1,5 +1,6 @@
 """TFF's default execution context starts a C++ worker_binary that outlives its Python parent (seen here after both
-normal and failed exits), so whoever imports TFF through federated/ gets its own workers killed at exit."""
+normal and failed exits, and always after a SIGKILL), so whoever imports TFF through federated/ gets a default context
+whose worker dies with this process (federated/remote.py, PR_SET_PDEATHSIG) and its workers killed at exit."""
 from __future__ import annotations
 
 import atexit
@@ -48,6 +49,11 @@ def import_tff():
     import tensorflow_federated as tff
 
     if not _registered:
-        atexit.register(shutdown_workers)
         _registered = True
+        atexit.register(shutdown_workers)
+        from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
+
+        from federated.remote import owned_default_context
+
+        context_stack_impl.context_stack.set_default_context(owned_default_context())
     return tff

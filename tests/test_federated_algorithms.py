@@ -249,3 +249,65 @@ def test_two_local_worker_processes_give_the_in_process_result_and_are_cleaned_u
     _close(out["global"], ref["global"], atol=1e-6)
     assert out["n"] == ref["n"] and np.allclose(out["loss"], ref["loss"], atol=1e-6)
     _close(proc.next(*args)["global"], ref["global"], atol=0)  # the in-process context is back
+
+
+def _gone(pids, timeout=20.0) -> bool:
+    """True once every pid has exited (absent, or a zombie waiting for init to reap it)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for p in pids:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        alive.append(p)
+            except OSError:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import time
+
+    from federated.driver import read_checkpoint
+    from federated.runtime import own_workers
+    from tfnas.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = {"data": str(root / "data" / "eda_default"), "models": ["flnet"], "grid": [8, 8], "rounds": 30,
+           "batch_size": 4, "algorithms": ["fedavg"]}
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    killed, full = tmp_path / "killed", tmp_path / "full"
+    child = subprocess.Popen([sys.executable, "-m", "tfnas.cli", "flnet", "run", "--config", str(path), "--out",
+                              str(killed)], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ck = killed / "flnet" / "seed0" / "fedavg"
+    try:
+        deadline = time.monotonic() + 300
+        while not (ck / "checkpoint.npz").exists():
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode()[-2000:]
+            time.sleep(0.01)
+        workers = own_workers(child.pid)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    at_kill = read_checkpoint(str(ck))["meta"]["round"]
+    assert 1 <= at_kill < 30
+    assert workers and _gone(workers)  # its TFF worker died with it
+    assert main(["flnet", "run", "--config", str(path), "--out", str(killed)]) == 0  # takes over the dead lock
+    assert main(["flnet", "run", "--config", str(path), "--out", str(full)]) == 0
+    a, b = read_checkpoint(str(ck)), read_checkpoint(str(full / "flnet" / "seed0" / "fedavg"))
+    assert a["meta"]["round"] == b["meta"]["round"] == 30
+    for s, t in zip(a["server"][0], b["server"][0]):
+        np.testing.assert_array_equal(s, t)
+    untimed = lambda hs: [{k: v for k, v in h.items() if k != "round_seconds"} for h in hs]  # noqa: E731
+    assert untimed(a["meta"]["history"]) == untimed(b["meta"]["history"])
