@@ -66,3 +66,27 @@ def test_graywolf_fast_values_reach_the_knob_space(tmp_path, monkeypatch):
     a = ap.parse_args(["eda", "generate", "--designs", "mult4", "--out", str(tmp_path), "--graywolf-fast", "-1"])
     with pytest.raises(ValueError, match="--graywolf-fast values must be >= 0"):
         a.func(a)
+
+
+def test_clean_stale_removes_only_dead_runs_leftovers(tmp_path):
+    import os
+    import subprocess
+
+    from pipelines.eda import stale
+    tmp, out = tmp_path / "tmp", tmp_path / "ds"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    names = {"dead": f"{stale.WORK_PREFIX}{dead.pid}_m__osu018__p0000_ab", "live": f"{stale.WORK_PREFIX}"
+             f"{os.getpid()}_m__osu018__p0001_cd", "old": "eda_m__osu018__p0002_ef", "new": "eda_m__osu018__p0003_gh"}
+    for n in names.values():
+        (tmp / n).mkdir(parents=True)
+    os.utime(tmp / names["old"], (0, 0))
+    half, whole = out / "samples" / "a", out / "samples" / "b"
+    half.mkdir(parents=True), whole.mkdir(parents=True)
+    (half / "sample.npz").write_bytes(b"x")
+    (whole / "sample.json").write_text("{}"), (whole / "sample.npz").write_bytes(b"x")
+    (out / "failures").mkdir()
+    (out / "failures" / ".a.json.tmp").write_text("{")
+    assert stale.clean_stale(out, str(tmp)) == 4
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([names["live"], names["new"]])
+    assert not half.exists() and whole.exists() and not list((out / "failures").iterdir())
