@@ -1,5 +1,6 @@
-"""`eda generate` killed with SIGKILL (while a tool runs, after a sample, inside a sample write) leaves no tool
-running, and the resumed run removes the leftovers and ends with the samples of an uninterrupted run.
+"""`eda generate` killed with SIGKILL (in synthesis, while a placement tool runs, after a sample, inside a sample
+write) leaves no tool running, and the resumed run removes the leftovers and ends with the samples of an
+uninterrupted run.
 
 The uninterrupted run is the committed `data/eda_default` (seed 0, osu018, same knob space): its mult4 placements
 p0000-p0003 are what `--designs mult4 --placements-per-design 4` makes, compared field by field with
@@ -129,6 +130,13 @@ def _done(out: Path) -> int:
 def test_killed_generate_leaves_no_orphans_and_resumes_to_the_uninterrupted_samples(tmp_path):
     out, tmp = tmp_path / "ds", tmp_path / "tmp"
     tmp.mkdir()
+    # 0) killed during synthesis (a qflow/yosys child alive, the cache entry not yet written)
+    synth = out / "synth" / "mult4__osu018"
+    p = _start(out, tmp)
+    _wait_for(lambda: synth.is_dir() and not (synth / "synth.json").exists() and len(_descendants(p.pid)) > 2, p,
+              "synthesis")
+    _kill_and_check_orphans(p)
+    assert not (synth / "synth.json").exists()
     # 1) killed while a tool of the first placement runs (its work folder exists, a tool child is alive)
     p = _start(out, tmp)
     _wait_for(lambda: any(tmp.glob(f"{WORK_PREFIX}*__p*")) and len(_descendants(p.pid)) > 2, p, "a running tool")
