@@ -19,10 +19,10 @@ def register(subparsers) -> None:
                    help="named suites (circuitgraph netlists or generated families); the suite is the design family")
     g.add_argument("--top", default=None, help="top module of the given .v files / suite netlists (default: the "
                    "module named like the file, else the last module)")
-    g.add_argument("--placements-per-design", type=int, default=10)
+    g.add_argument("--placements-per-design", type=int, default=10, help="placements per design (techs alternate)")
     g.add_argument("--jobs", type=int, default=2, help="parallel worker processes")
     g.add_argument("--out", required=True, help="dataset directory (re-running resumes it)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="seed of the per-placement knob draws")
     g.add_argument("--tech", nargs="+", default=["osu018"], help="qflow technologies: osu018 osu035 osu050")
     g.add_argument("--place-timeout", type=float, default=300.0, help="seconds per placement step")
     g.add_argument("--route-timeout", type=float, default=300.0, help="seconds per qrouter run")
@@ -39,11 +39,12 @@ def register(subparsers) -> None:
 
     s = sub.add_parser("split", help="split a dataset by design, or into federated clients by design family")
     s.add_argument("dataset", help="dataset directory made by `tfnas eda generate`")
-    s.add_argument("--by", choices=("design", "family"), default="design")
+    s.add_argument("--by", choices=("design", "family"), default="design",
+                   help="split whole designs into train/val/test, or whole families into federated clients")
     s.add_argument("--fractions", default="0.7,0.15,0.15", help="train,val,test design fractions (--by design)")
     s.add_argument("--clients", type=int, default=3, help="number of clients (--by family)")
     s.add_argument("--test-fraction", type=float, default=0.25, help="per-client test designs (--by family)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the design shuffle")
     s.add_argument("--out", default=None, help="JSON path (default DATASET/splits/<by>_seed<S>.json)")
     s.set_defaults(func=_split)
 
