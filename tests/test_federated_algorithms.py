@@ -271,6 +271,7 @@ def _gone(pids, timeout=20.0) -> bool:
     return False
 
 
+@pytest.mark.long  # a second process importing TFF: run by `make test-long`
 def test_a_killed_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
     import json
     import signal
