@@ -56,12 +56,12 @@ def keras_vs_tff(cfg, clients, model: str, rounds: int) -> dict:
         t = time.perf_counter()
         new, ns = [], []
         for b, keras_model in zip(data, keras_models):
-            keras_model.set_weights(k_glob)
+            proc.layout.set(keras_model, k_glob, [])
             ds = tf.data.Dataset.from_tensors(b[0])
             for batch in b[1:]:
                 ds = ds.concatenate(tf.data.Dataset.from_tensors(batch))
             keras_model.fit(ds, epochs=1, verbose=0)
-            new.append(keras_model.get_weights())
+            new.append(proc.layout.get(keras_model)[0])
             ns.append(sum(len(x) for x, _ in b))
         k_glob = [sum(n * w[i] for n, w in zip(ns, new)) / sum(ns) for i in range(len(k_glob))]
         keras_s.append(time.perf_counter() - t)
