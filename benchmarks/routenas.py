@@ -100,15 +100,14 @@ def cost_estimate(out: str, n: int = 48, grid: int = 64, width: int = 32, train_
     (recalibration + validation predict, scaled to val_n) and the retrain tiles/s of two sampled cells."""
     import time
 
-    import tensorflow as tf
-
-    from tfnas.routability.experiment import _throughput_callback, make_dataset
+    from tfnas.routability.experiment import _throughput_callback, make_dataset   # tfnas first: its TF defaults
     from tfnas.routenas.search import SupernetEvaluator
     from tfnas.routenas.space import Macro, RouteNASSpace, build_subnet
     from tfnas.routenas.supernet import RouteSupernet
     from tfnas.runs import write_json_atomic
     from tfnas.train.task import TileBCETask
     from tfnas.train.trainer import train
+    import tensorflow as tf
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, grid, grid, 6)).astype(np.float32)
     y = (rng.random((n, grid, grid, 1)) < 0.1).astype(np.float32)
