@@ -24,6 +24,9 @@ def register(subparsers) -> None:
         leaf.add_argument("--no-progress", action="store_true", help="no progress bars")
         leaf.add_argument("--bad-rows", choices=("error", "skip"), default=None,
                           help="override data.bad_rows: stop at a malformed row, or skip and count it")
+        leaf.add_argument("--max-flops", type=float, default=None,
+                          help="override export.max_flops: retrain and export the best found net within this "
+                               "many FLOPs per example (0: no budget)")
         if name == "search":
             leaf.add_argument("--runner", choices=("loop", "keras_tuner"), default="loop",
                               help="drive the search with run_search (default) or the keras-tuner Oracle")
@@ -38,6 +41,10 @@ def _load(args):
     cfg = NASRecConfig.load(args.config)
     if args.run_dir:
         cfg.run_dir = args.run_dir
+    if getattr(args, "max_flops", None) is not None:
+        if args.max_flops < 0:
+            raise ValueError(f"--max-flops must be >= 0, got {args.max_flops:g}")
+        cfg.export.max_flops = float(args.max_flops)
     if getattr(args, "bad_rows", None):
         cfg.data.bad_rows = args.bad_rows
     return cfg

@@ -44,8 +44,13 @@ class SupernetConfig:
     one epoch with the whole supernet trained during a 15k-step warm-up of decaying probability)."""
 
     sampler: str = "single_op_any_connection"
-    steps: int = 0  # 0 = one pass over the training split
+    steps: int = 0  # 0 = one pass over the training split (or `epochs` passes)
     warmup_steps: int = 15_000
+    # Budget scaled with the data (an extension; the paper fixes one epoch): epochs > 0 sets steps = round(epochs x
+    # batches per pass over train), i.e. epochs x rows / batch_size steps, and warmup_fraction > 0 sets warmup_steps
+    # = round(warmup_fraction x steps); both override the fixed counts.
+    epochs: float = 0.0
+    warmup_fraction: float = 0.0
     batch_size: int = 512
     learning_rate: float = 0.12  # Adagrad (eps 1e-2), 10% warm-up then cosine, clip-norm 5
     seed: int = 0
@@ -84,17 +89,28 @@ class SearchConfig:
 
 @dataclasses.dataclass
 class RetrainConfig:
-    """Top-k candidates retrained from scratch as standalone models; baselines get the same budget."""
+    """Top-k candidates and the hand-made baselines retrained from scratch under the one CTR protocol
+    (tfnas/train/ctr.py `fit_ctr`, the same as `tfnas ctr leaderboard`): Adam (learning_rate) for dense
+    layers + row-wise Adagrad (sparse_learning_rate) for embeddings, up to `epochs` with early stopping on
+    validation logloss after `patience` epochs and the best epoch restored; each model over every seed in
+    `seeds` (empty: [seed]), reported as mean +- std.  `references` adds scikit-learn reference rows."""
 
     top_k: int = 15
     epochs: int = 1
     steps_per_epoch: int = 0  # 0 = the whole training split each epoch
     batch_size: int = 512
-    learning_rate: float = 0.12
-    optimizer: str = "adagrad"
+    learning_rate: float = 1e-3
+    optimizer: str = "adam+adagrad"
+    sparse_learning_rate: float = 0.2
+    patience: int = 2
     eval_batch_size: int = 8192
     baselines: list = dataclasses.field(default_factory=list)  # e.g. ["dlrm", "deepfm", ...]
+    references: list = dataclasses.field(default_factory=list)  # e.g. ["logreg", "hgb"]
     seed: int = 0
+    seeds: list = dataclasses.field(default_factory=list)
+
+    def seed_list(self) -> list:
+        return [int(s) for s in self.seeds] or [int(self.seed)]
 
 
 @dataclasses.dataclass
@@ -104,6 +120,7 @@ class ExportConfig:
     name: str = "nasrec"
     root: str = "saved_models"
     version: int = 0  # 0 = next free version
+    max_flops: float = 0.0  # FLOPs-per-example budget of the retrained and exported found net (0 = none)
 
 
 @dataclasses.dataclass

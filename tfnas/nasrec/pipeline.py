@@ -121,22 +121,35 @@ class Pipeline:
             from tfnas.nasrec.training import train_supernet
             from tfnas.train.seeding import seeded
             sc, sp = self.cfg.supernet, self.cfg.space
+            steps, warmup = self.supernet_budget()
             with seeded(sc.seed):  # initial weights, hence the whole search, repeat; caller's RNGs kept
                 net = NASRecSupernet(self.data.spec, kind=sp.kind, num_blocks=sp.num_blocks, sampler=sc.sampler,
-                                     warmup_steps=sc.warmup_steps, seed=sc.seed, **sp.extra, **sc.extra)
-                steps = sc.steps or self.data.num_batches("train", sc.batch_size)
+                                     warmup_steps=warmup, seed=sc.seed, **sp.extra, **sc.extra)
                 ds = self.data.dataset("train", sc.batch_size, train=True, seed=sc.seed)
                 train_supernet(net, ds, steps, self.path("supernet"), learning_rate=sc.learning_rate,
                                save_every=sc.save_every, progress=self.progress)
             self._supernet = net
         return self._supernet
 
+    def supernet_budget(self) -> tuple[int, int]:
+        """(steps, warm-up steps) of the supernet: fixed counts, or scaled with the data (SupernetConfig)."""
+        sc = self.cfg.supernet
+        if sc.epochs < 0 or not 0 <= sc.warmup_fraction <= 1:
+            raise ValueError(f"supernet.epochs must be >= 0 and supernet.warmup_fraction in [0, 1], got "
+                             f"{sc.epochs:g}, {sc.warmup_fraction:g}")
+        if sc.epochs > 0:
+            steps = max(1, round(sc.epochs * self.data.num_batches("train", sc.batch_size)))
+        else:
+            steps = sc.steps or self.data.num_batches("train", sc.batch_size)
+        warmup = round(sc.warmup_fraction * steps) if sc.warmup_fraction > 0 else sc.warmup_steps
+        return steps, warmup
+
     def stage_train_supernet(self) -> str:
         done = self.path("supernet", "DONE.json")
         if not os.path.exists(done):
             self.supernet()
             from tfnas.runs import write_json_atomic
-            write_json_atomic(done, {"steps": self.cfg.supernet.steps})
+            write_json_atomic(done, {"steps": self.supernet_budget()[0]})
         return done
 
     def evaluator(self, finetune=None):
@@ -172,14 +185,24 @@ class Pipeline:
         from tfnas.nasrec.search import load_candidates, top_candidates
         rc = self.cfg.retrain
         rows = load_candidates(os.path.dirname(self.stage_search()))
-        top = top_candidates(rows, rc.top_k, self.cfg.search.objective)
+        from tfnas.nasrec.pareto import within_budget
+        top = top_candidates(within_budget(rows, self.cfg.export.max_flops), rc.top_k, self.cfg.search.objective)
+        if not top:
+            raise ValueError(f"no searched candidate within export.max_flops {self.cfg.export.max_flops:g}")
         steps = rc.steps_per_epoch or self.data.num_batches("train", rc.batch_size)
         evals = {"val": self.data.dataset("val", rc.eval_batch_size)}
         if self.data.has("test"):
             evals["test"] = self.data.dataset("test", rc.eval_batch_size)
         train = self.data.dataset("train", rc.batch_size, train=True, seed=rc.seed)
         return retrain_all(self.path("retrain"), rc, self.data.spec, top, train, steps, evals,
-                           progress=self.progress)
+                           progress=self.progress, reference_arrays=self.reference_arrays)
+
+    def reference_arrays(self) -> tuple:
+        """(train, val, test or None) processed splits as numpy arrays, for the scikit-learn reference rows."""
+        from pipelines.ctr.reference import arrays
+        bs = self.cfg.retrain.eval_batch_size
+        test = arrays(self.data.dataset("test", bs)) if self.data.has("test") else None
+        return arrays(self.data.dataset("train", bs)), arrays(self.data.dataset("val", bs)), test
 
     def stage_export(self) -> str:
         """Export the best retrained candidate (by val logloss) with a raw-feature serving signature."""
@@ -193,7 +216,7 @@ class Pipeline:
         from tfnas.graph import Architecture
         from tfnas.runs import write_json_atomic
         results = self.stage_retrain()
-        name, res = best_candidate(results)
+        name, res = best_candidate(results, max_flops=self.cfg.export.max_flops)
         network = build_subnet(Architecture.from_dict(res["arch"]), self.data.spec)
         network.load_weights(Retrainer.weights_path_for(self.path("retrain"), name))
         path = self._export_once(lambda version: export_saved_model(network, self.data.spec, self.cfg.export.name,
@@ -237,9 +260,12 @@ class Pipeline:
     def report(self) -> str:
         """Found net vs baselines (logloss, AUC, FLOPs) and the Bayes-optimal logloss, as text."""
         from tfnas.nasrec.retrain import best_candidate, comparison_table
+        from tfnas.nasrec.pareto import front_text, plot_front
         results = self.stage_retrain()
-        best, _ = best_candidate(results)
+        best, _ = best_candidate(results, max_flops=self.cfg.export.max_flops)
         table = comparison_table(results, self.data.bayes_logloss(), best)
+        png = plot_front(results, self.path("retrain", "pareto.png"), max_flops=self.cfg.export.max_flops)
+        table += f"\n{front_text(results)}\n(plotted in {png})"
         if self.cfg.data.bad_rows == "skip":  # what this process read; an earlier (resumed) one printed its own
             skipped = self.data.bad_rows
             table += "\n" + skipped.summary() + "".join(f"\n  e.g. {e}" for e in skipped.examples)
