@@ -1,0 +1,120 @@
+"""MultiWorkerMirroredStrategy from TF_CONFIG, and a launcher that starts N local workers for a quick try.
+
+`launch_workers(n, argv)` gives each of n processes its own TF_CONFIG (`{"cluster": {"worker": [...]},
+"task": {"type": "worker", "index": i}}` on free localhost ports) and runs the same command in all; a worker that
+fails stops the others (MWMS collectives would hang on it).  Inside, `strategy_from_env()` is MWMS when TF_CONFIG
+names more than one worker, else the default strategy, and `worker_run_dir(run_dir)` is `run_dir` on the chief
+(worker 0) and `run_dir/worker-<i>` elsewhere, so only the chief's checkpoints and history are the run's (every
+worker must still write its own, MWMS saves are collective).  Input: a dataset batched with the GLOBAL batch is
+split by tf.distribute's AutoShardPolicy.DATA, so one global step sees the same examples as a single process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+ENV = "TF_CONFIG"
+
+
+def free_ports(n: int) -> list[int]:
+    """n TCP ports free on localhost now (held open together so they differ)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def tf_config(ports: list[int], index: int, task_type: str = "worker", extra: dict | None = None) -> str:
+    """TF_CONFIG JSON of task `task_type`/`index` in a localhost cluster of workers on `ports` (`extra`: other
+    jobs, e.g. {"ps": [...], "chief": [...]} for ParameterServerStrategy)."""
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports], **(extra or {})}
+    if task_type not in cluster or not 0 <= index < len(cluster[task_type]):
+        raise ValueError(f"TF_CONFIG: no task {task_type}[{index}] in cluster {sorted(cluster)}")
+    return json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})
+
+
+def cluster_info(env: dict | None = None) -> dict:
+    """{"num_workers", "index", "is_chief"} of this process from TF_CONFIG (one worker when it is unset)."""
+    raw = (env if env is not None else os.environ).get(ENV)
+    if not raw:
+        return {"num_workers": 1, "index": 0, "is_chief": True}
+    try:
+        cfg = json.loads(raw)
+        workers = cfg["cluster"]["worker"]
+        task = cfg["task"]
+        index = int(task["index"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{ENV}: not a valid cluster spec ({exc}); expected "
+                         '{"cluster": {"worker": [...]}, "task": {"type": "worker", "index": i}}') from None
+    chief = task.get("type") == "chief" or ("chief" not in cfg["cluster"] and task.get("type") == "worker"
+                                            and index == 0)
+    return {"num_workers": len(workers), "index": index, "is_chief": chief}
+
+
+def strategy_from_env():
+    """MultiWorkerMirroredStrategy when TF_CONFIG names several workers, else the default strategy.  Call it
+    before any other TensorFlow op: MWMS configures the collectives at program start."""
+    import tensorflow as tf
+    if cluster_info()["num_workers"] > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def worker_run_dir(run_dir: str) -> str:
+    """`run_dir` on the chief, `run_dir/worker-<index>` on the other workers."""
+    info = cluster_info()
+    return run_dir if info["is_chief"] else os.path.join(run_dir, f"worker-{info['index']}")
+
+
+def data_sharded(dataset):
+    """`dataset` with AutoShardPolicy.DATA: each worker takes its part of every global batch (readers that
+    stream one file would otherwise be split by file, which a single file cannot be)."""
+    import tensorflow as tf
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def launch_workers(n: int, argv: list[str], env: dict | None = None, timeout: float = 3600,
+                   log_dir: str | None = None) -> list[int]:
+    """Run `argv` in n local worker processes with their TF_CONFIG; returns their exit codes (all 0 on success).
+
+    A worker that fails stops the others.  log_dir: each worker's output goes to worker-<i>.log there.
+    """
+    if n < 1:
+        raise ValueError(f"--workers must be >= 1, got {n}")
+    ports = free_ports(n)
+    procs = []
+    try:
+        for i in range(n):
+            out = open(os.path.join(log_dir, f"worker-{i}.log"), "w") if log_dir else None
+            procs.append(subprocess.Popen(argv, env={**os.environ, **(env or {}), ENV: tf_config(ports, i)},
+                                          stdout=out, stderr=subprocess.STDOUT if out else None))
+            if out:
+                out.close()
+        end = time.monotonic() + timeout
+        while True:
+            codes = [p.poll() for p in procs]
+            if any(c not in (None, 0) for c in codes) or all(c == 0 for c in codes):
+                break
+            if time.monotonic() > end:
+                raise TimeoutError(f"{n} workers did not finish within {timeout} s")
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return [p.returncode for p in procs]
