@@ -26,7 +26,7 @@ def register(subparsers) -> None:
                           help="override data.bad_rows: stop at a malformed row, or skip and count it")
         leaf.add_argument("--max-flops", type=float, default=None,
                           help="override export.max_flops: retrain and export the best found net within this "
-                               "many FLOPs per example (0: no budget)")
+                               "many FLOPs per example (0: no budget; default: the config's)")
         if name == "search":
             leaf.add_argument("--runner", choices=("loop", "keras_tuner"), default="loop",
                               help="drive the search with run_search (default) or the keras-tuner Oracle")
