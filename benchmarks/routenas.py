@@ -73,9 +73,10 @@ def resolution_sweep(rows_list, out: str, seeds, jobs: int, models=("flnet", "pr
             run_dir = os.path.join(out, f"rpt{rows:g}", m)
             argv = ["routability", "train", "--model", m, "--data", ds_dir, "--grid", "32", "32", "--seeds",
                     *map(str, seeds), "--split-seed", "0", "--epochs", "30", "--out", run_dir]
-            print("+ tfnas", " ".join(argv), flush=True)
-            if main(argv):
-                return 1
+            if not os.path.exists(os.path.join(run_dir, "leaderboard.json")):   # a re-run skips finished ones
+                print("+ tfnas", " ".join(argv), flush=True)
+                if main(argv):
+                    return 1
             lb = json.load(open(os.path.join(run_dir, "leaderboard.json")))
             row = next(r for r in lb if r["split"] == "design")
             rows_out.append({"rows_per_tile": rows, "model": m, "tiles_min": [int(v) for v in min(shapes)],
