@@ -119,15 +119,17 @@ def representative_images(data, count: int = 200, seed: int = 0, size: int | Non
 
 def export_and_measure(model, data, out_dir: str, name: str, modes=("float32", "float16", "int8"),
                        threads=(1, 2), runs: int = 100, save_model: bool = True, measure_macs: bool = True,
-                       log=None) -> dict:
+                       log=None, filter_native: bool = True) -> dict:
     """SavedModel (`out_dir/saved_models/name/<next version>/`), one .tflite per mode, accuracy and per-image latency.
 
     Accuracy is measured with XNNPACK ("test_accuracy") and the builtin kernels ("test_accuracy_builtin").
     Latency is invoke-only (`latency.invoke_latency`), with the default XNNPACK delegate ("latency_ms")
     and with the builtin kernels ("latency_builtin_ms"), per thread count; "delegation" says which ops
     XNNPACK took. Returns {"keras": {...}, "<mode>": {"bytes", "test_accuracy", "latency_ms", ...}}.
-    `log(message)` is called at the start of each stage (the CLI prints it with the elapsed time).
+    `log(message)` is called at the start of each stage (the CLI prints it with the elapsed time);
+    `filter_native` hides the converter's and interpreter's own stderr lines (`progress.NATIVE_NOISE`).
     """
+    from tfnas.autoshrink.progress import native_noise_filtered
     log = log or (lambda message: None)
     from tfnas.export.latency import latency_grid
     from tfnas.export import export_model, to_tflite
@@ -144,23 +146,28 @@ def export_and_measure(model, data, out_dir: str, name: str, modes=("float32", "
     for i, mode in enumerate(modes, start=1):
         log(f"[{i}/{len(modes)}] {mode}: converting to TFLite")
         rep = representative_images(data) if mode == "int8" else None
-        blob = to_tflite(model, mode, representative_data=rep)
+        with native_noise_filtered(filter_native):
+            blob = to_tflite(model, mode, representative_data=rep)
         path = os.path.join(out_dir, f"{name}_{mode}.tflite")
         tmp = f"{path}.tmp"
         with open(tmp, "wb") as f:
             f.write(blob)
         os.replace(tmp, path)
         log(f"[{i}/{len(modes)}] {mode}: timing {runs} runs × threads {list(threads)} × XNNPACK on/off")
-        grid = latency_grid(blob, sample, threads, runs)
+        with native_noise_filtered(filter_native):
+            grid = latency_grid(blob, sample, threads, runs)
         log(f"[{i}/{len(modes)}] {mode}: test accuracy on {len(data.y_test)} images (XNNPACK and builtin kernels)")
-        report[mode] = {"path": path, "bytes": len(blob), "test_accuracy": tflite_accuracy(blob, *data.test),
-                        "test_accuracy_builtin": tflite_accuracy(blob, *data.test, xnnpack=False),
+        with native_noise_filtered(filter_native):
+            accuracy = tflite_accuracy(blob, *data.test), tflite_accuracy(blob, *data.test, xnnpack=False)
+        report[mode] = {"path": path, "bytes": len(blob), "test_accuracy": accuracy[0],
+                        "test_accuracy_builtin": accuracy[1],
                         "latency_ms": grid["xnnpack_ms"], "latency_builtin_ms": grid["builtin_ms"],
                         "delegation": grid["delegation"]}
     return report
 
 
-def deployment_latency(model, data, size: int, modes=("float32", "int8"), threads=(1,), runs: int = 50) -> dict:
+def deployment_latency(model, data, size: int, modes=("float32", "int8"), threads=(1,), runs: int = 50,
+                       filter_native: bool = True) -> dict:
     """Latency of the trained model rebuilt (same weights) for `size`×`size` inputs, e.g. a phone camera crop.
 
     Latency only: no accuracy is claimed at that size (the images are upsampled digits). int8 is
@@ -168,6 +175,7 @@ def deployment_latency(model, data, size: int, modes=("float32", "int8"), thread
     """
     import tensorflow as tf
     from tfnas.export.latency import at_input_size, latency_grid
+    from tfnas.autoshrink.progress import native_noise_filtered
     from tfnas.export import to_tflite
     from tfnas.metrics import macs_per_example
     big = at_input_size(model, size)
@@ -175,6 +183,7 @@ def deployment_latency(model, data, size: int, modes=("float32", "int8"), thread
     report = {"input": [int(size), int(size), int(data.input_shape[-1])], "macs": macs_per_example(big)}
     for mode in modes:
         rep = representative_images(data, size=size) if mode == "int8" else None
-        blob = to_tflite(big, mode, representative_data=rep)
-        report[mode] = {"bytes": len(blob), **latency_grid(blob, sample, threads, runs)}
+        with native_noise_filtered(filter_native):
+            blob = to_tflite(big, mode, representative_data=rep)
+            report[mode] = {"bytes": len(blob), **latency_grid(blob, sample, threads, runs)}
     return report

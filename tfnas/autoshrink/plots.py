@@ -58,7 +58,10 @@ def plot_steps(steps: list[dict], path: str, quality: str = "accuracy", cost: st
     axes[2].set_ylabel(f"mean {cost} of the candidates")
     for ax in axes:
         ax.set_xlabel("edges left after the step")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(set(edges)) <= 12:
+            ax.set_xticks(sorted(set(edges)))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         formatter = ScalarFormatter(useOffset=False)
         formatter.set_scientific(False)
         ax.yaxis.set_major_formatter(formatter)
@@ -82,6 +85,7 @@ def cell_layout(arch: Architecture) -> tuple[dict, dict]:
     for n in g:
         g.nodes[n]["layer"] = layer.get(n, dead_layer)
     pos = nx.multipartite_layout(g, subset_key="layer")
+    pos = {n: (x, -y) for n, (x, y) in pos.items()}       # lower node ids at the top of each column
     return pos, {n: g.nodes[n]["layer"] for n in g}
 
 

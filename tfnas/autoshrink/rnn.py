@@ -155,7 +155,8 @@ def train_lm(model, corpus, cfg: LMTraining, verbose: int = 0, run_dir: str | No
                     lm_dataset(corpus.valid, cfg.batch_size, cfg.bptt), epochs=cfg.epochs,
                     optimizer=tf.keras.optimizers.SGD(cfg.learning_rate, global_clipnorm=cfg.clip),
                     run_dir=run_dir or tmp, early_stopping_patience=cfg.patience, verbose=verbose,
-                    callbacks=[tf.keras.callbacks.LearningRateScheduler(schedule)], curve_keys=("loss",))
+                    callbacks=[tf.keras.callbacks.LearningRateScheduler(schedule)], curve_keys=("loss",),
+                    save_model=run_dir is not None)
     history = {k: [float(v) for v in vs] for k, vs in out["history"].items() if k != "epoch"}
     val = [v for v in history.get("val_loss", []) if math.isfinite(v)]
     best = min(val) if val else math.inf

@@ -107,7 +107,7 @@ def train_proxy(model, train: tuple, val: tuple, cfg: ProxyTraining, verbose: in
         out = core_train(model, task, image_dataset(*train, cfg.batch_size, shuffle=True, seed=cfg.seed),
                          image_dataset(*val, cfg.batch_size), epochs=cfg.epochs,
                          optimizer=tf.keras.optimizers.Adam(cfg.learning_rate), run_dir=run_dir or tmp,
-                         restore_best=False, callbacks=[rules], verbose=verbose)
+                         restore_best=False, callbacks=[rules], verbose=verbose, save_model=run_dir is not None)
     history = {k: [float(v) for v in vs] for k, vs in out["history"].items() if k != "epoch"}
     return {"best_val_accuracy": rules.best_accuracy, "epochs": rules.epochs_run,
             "stop_reason": rules.stop_reason, "history": history}

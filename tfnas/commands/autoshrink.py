@@ -261,12 +261,13 @@ def _export(args) -> int:
         raise ValueError(f"{args.model}: model input {model.input_shape[1:]} does not match data {data.input_shape}; "
                          f"pass the --image-size the model was trained with")
     out = args.out or os.path.dirname(os.path.abspath(args.model))
+    quiet = not getattr(args, "tf_verbose", False)
     report = export_and_measure(model, data, out, args.name, modes=modes, threads=args.threads, runs=args.runs,
-                                log=stage)
+                                log=stage, filter_native=quiet)
     if args.deploy_size:
         stage(f"timing the model rebuilt for {args.deploy_size}x{args.deploy_size} inputs")
         report["deploy"] = deployment_latency(model, data, args.deploy_size, threads=args.threads,
-                                              runs=max(20, args.runs // 4))
+                                              runs=max(20, args.runs // 4), filter_native=quiet)
     report["load_average"] = list(os.getloadavg())
     write_json_atomic(os.path.join(out, f"{args.name}_export.json"), report)
     plot_export(report, os.path.join(out, f"{args.name}_export.png"))

@@ -1,0 +1,45 @@
+"""`tfnas --help` and usage or input errors answer in under a second, without importing TensorFlow (issue 15
+item 3: `autoshrink export --model missing.keras` took 15.6 s to say the file is missing)."""
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+
+CODE = ("import sys\nfrom tfnas.cli import main\ntry:\n    rc = main(sys.argv[1:])\nexcept SystemExit as e:\n"
+        "    rc = e.code\nprint('TF-IMPORTED' if 'tensorflow' in sys.modules else 'TF-NOT-IMPORTED', rc)")
+
+
+def _run(args, cwd):
+    """The command's result and its CPU seconds (user + system): wall time on a shared 2-core CI machine
+    measures the other jobs; the CPU time is what the command itself costs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([sys.executable, "-c", CODE, *args], capture_output=True, text=True, timeout=60, cwd=cwd,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--help"], None),
+    (["autoshrink", "search-cnn", "--help"], None),
+    (["autoshrink", "export", "--model", "missing.keras"], "--model missing.keras: model file not found"),
+    (["autoshrink", "train", "--cell", "nope.json"], "--cell nope.json: file not found"),
+    (["autoshrink", "train", "--depth", "1,2"], "--depth needs 5 stage sizes"),
+    (["autoshrink", "search-cnn", "--keep-fraction", "1.5", "--out", "r"], "--keep-fraction must be in [0, 1)"),
+    (["autoshrink", "search-cnn", "--data", "cifar10:nowhere", "--out", "r"], "folder 'nowhere' not found"),
+    (["autoshrink", "search-rnn", "--text", "ptb:nowhere", "--out", "r"], "folder 'nowhere' not found"),
+    (["autoshrink", "export", "--model", "m.keras", "--modes", "int4"], "--model m.keras: not a Keras .keras file"),
+    (["autoshrink", "search-cnn", "--nodes", "x"], "invalid int value"),
+])
+def test_answers_fast_without_tensorflow(tmp_path, args, message):
+    (tmp_path / "m.keras").write_text("not a zip")
+    out, seconds = _run(args, tmp_path)
+    assert "TF-NOT-IMPORTED" in out.stdout, (out.stdout, out.stderr)
+    if message is None:
+        assert out.stdout.split()[-1] in ("0", "None") and "usage:" in out.stdout
+    else:
+        assert message in out.stderr and "Traceback" not in out.stderr, out.stderr
+        assert out.stdout.split()[-1] in ("1", "2")
+    assert seconds < 1.0, f"{args}: {seconds:.2f} CPU s"
