@@ -89,6 +89,37 @@ def cell_layout(arch: Architecture) -> tuple[dict, dict]:
     return pos, {n: g.nodes[n]["layer"] for n in g}
 
 
+def _arc(p1, p2, rad: float, t):
+    """Points of matplotlib's arc3 curve (a quadratic Bezier) from p1 to p2 at parameters t."""
+    import numpy as np
+    (x1, y1), (x2, y2) = p1, p2
+    c = np.array([(x1 + x2) / 2 + rad * (y2 - y1), (y1 + y2) / 2 - rad * (x2 - x1)])
+    return (1 - t) ** 2 * np.array([x1, y1]) + 2 * t * (1 - t) * c + t ** 2 * np.array([x2, y2])
+
+
+def _clear_rad(pos: dict, u, v, clearance: float, flip: bool = False, box=None) -> tuple[float, object]:
+    """The gentlest arc bend (matplotlib's arc3 `rad`) whose curve from u to v passes at least `clearance`
+    from every other node, so an edge that skips layers is never drawn through or behind the nodes it
+    skips and (given `box` = x0, y0, x1, y1) stays inside the frame (`flip` tries the other side first);
+    returns the bend and the curve's points."""
+    import numpy as np
+    others = np.array([p for n, p in pos.items() if n not in (u, v)] or [[1e9, 1e9]])
+    t = np.linspace(0.1, 0.9, 17)[:, None]
+    sides = (-1, 1) if flip else (1, -1)
+    best = None
+    for bend in (0.3, 0.5, 0.7, 0.9):
+        for side in sides:
+            curve = _arc(pos[u], pos[v], side * bend, t)
+            gap = float(np.min(np.linalg.norm(curve[:, None, :] - others[None, :, :], axis=-1)))
+            if box is not None and not (np.all(curve >= np.array(box[:2])) and np.all(curve <= np.array(box[2:]))):
+                gap = -1.0                  # leaves the frame
+            if gap >= clearance:
+                return side * bend, curve
+            if best is None or gap > best[2]:
+                best = (side * bend, curve, gap)
+    return best[0], best[1]
+
+
 def plot_cell(arch: Architecture, path: str, title: str | None = None) -> None:
     """Draw the cell DAG left to right in topological layers; an edge that skips layers is drawn as an arc
     so it never hides behind a chain of shorter edges; inactive nodes are grey, labels sit inside nodes."""
@@ -103,25 +134,27 @@ def plot_cell(arch: Architecture, path: str, title: str | None = None) -> None:
     nx.draw_networkx_nodes(g, pos, ax=ax, node_color=colors, node_size=node_size, edgecolors="#333333")
     labels = {n: f"{n}\n{SHORT_OPS.get(arch.op(n), arch.op(n))}" for n in g}
     nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=7)
-    for u, v in g.edges:
-        span = abs(layer[v] - layer[u])
-        # adjacent layers: straight; longer edges: arcs, even spans above and odd ones below the chain
-        rad = 0.0 if span == 1 else (-0.3 if span % 2 == 0 else 0.3)
-        nx.draw_networkx_edges(g, pos, edgelist=[(u, v)], ax=ax, node_size=node_size, arrowsize=12,
-                               arrowstyle="-|>", connectionstyle=f"arc3,rad={rad:.2f}",
-                               edge_color="#444444" if u in alive else "#bbbbbb")
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
-    pad_x = 0.15 * max(max(xs) - min(xs), 1.0)
-    pad_y = 0.25 * max(max(ys) - min(ys), 1.0)
-    ax.set_xlim(min(xs) - pad_x, max(xs) + pad_x)
-    ax.set_ylim(min(ys) - pad_y, max(ys) + pad_y)
+    ax.set_xlim(min(xs) - 0.12 * max(max(xs) - min(xs), 0.5), max(xs) + 0.12 * max(max(xs) - min(xs), 0.5))
+    ax.set_ylim(min(ys) - 0.6 * max(max(ys) - min(ys), 0.5), max(ys) + 0.6 * max(max(ys) - min(ys), 0.5))
     inactive = len(g) - len(alive)
     ax.set_title((title + ": " if title else f"{arch.meta.get('space', 'cell')}: ")
                  + f"{arch.num_edges()} edges, {len(alive)} active nodes"
                  + (f" ({inactive} inactive, grey)" if inactive else ""), fontsize=10)
     ax.axis("off")
     fig.tight_layout()
+    # arc3 bends in display space, so arcs are chosen there: clear of other nodes by their radius (px)
+    to_px = ax.transData.transform
+    px = {n: tuple(to_px(p)) for n, p in pos.items()}
+    clearance = 1.2 * (node_size ** 0.5) / 2 * fig.dpi / 72
+    for u, v in g.edges:
+        rad = 0.0
+        if abs(layer[v] - layer[u]) != 1:   # adjacent layers: a straight line; else an arc clear of the nodes
+            rad, _ = _clear_rad(px, u, v, clearance, flip=(layer[v] - layer[u]) % 2 == 0, box=ax.bbox.extents)
+        nx.draw_networkx_edges(g, pos, edgelist=[(u, v)], ax=ax, node_size=node_size, arrowsize=12,
+                               arrowstyle="-|>", connectionstyle=f"arc3,rad={rad:.2f}",
+                               edge_color="#444444" if u in alive else "#bbbbbb")
     _save(fig, path)
 
 
