@@ -36,9 +36,12 @@ def _worker(out_dir):
     ds = data_sharded(tf.data.Dataset.from_tensor_slices((feats, label)).batch(GLOBAL_BATCH))
     with strategy.scope(), seeded(0):
         net = build_baseline("dlrm", spec, embedding_dim=4, bottom=[8], top=[8])
+        net({"dense": tf.zeros([1, 2]), "sparse": tf.zeros([1, 3], tf.int64)})
+        init = [w.numpy() for w in net.weights]
         out = train(net, RankingTask(), ds, epochs=1, optimizer=make_optimizer("plain_sgd", 0.5),
                     run_dir=worker_run_dir(out_dir), steps_per_epoch=STEPS, kind="ctr", save_model=False)
     info = cluster_info()
+    np.savez(os.path.join(out_dir, f"init-{info['index']}.npz"), *init)
     np.savez(os.path.join(out_dir, f"weights-{info['index']}.npz"), *[w.numpy() for w in net.weights])
     with open(os.path.join(out_dir, f"info-{info['index']}.json"), "w") as f:
         json.dump({**info, "replicas": strategy.num_replicas_in_sync, "loss": out["history"]["loss"][-1]}, f)
@@ -64,6 +67,8 @@ def test_two_workers_match_one_process(tmp_path):
     info = [json.loads((multi / f"info-{i}.json").read_text()) for i in (0, 1)]
     assert [i["replicas"] for i in info] == [2, 2] and [i["is_chief"] for i in info] == [True, False]
     ref, chief, other = _load(single / "weights-0.npz"), _load(multi / "weights-0.npz"), _load(multi / "weights-1.npz")
+    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(ref, _load(single / "init-0.npz")))
+    assert moved > 100 * TOL   # training changed the weights far more than the tolerance
     for r, c, o in zip(ref, chief, other):
         np.testing.assert_allclose(c, r, atol=TOL)
         np.testing.assert_array_equal(c, o)   # mirrored: both workers hold the same variables
