@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 SERVER = r"""
 import json, os, sys
 from tfnas.cli import quiet_tensorflow
@@ -125,6 +127,7 @@ def _comparable(out: str) -> dict:
             "pending": state["pending"]}
 
 
+@pytest.mark.slow   # ~75 CPU s: 4 trials uninterrupted + 4 (and the 2 killed ones redone) resumed
 def test_search_cnn_killed_three_times_resumes_to_the_uninterrupted_result(tmp_path):
     server = ForkServer(str(tmp_path))
     try:

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SERVER = r"""
 import json, os, sys
 from tfnas.cli import quiet_tensorflow
@@ -57,6 +59,7 @@ def _exists(folder, *patterns):
     assert not missing, f"{folder}: missing {missing}; has {sorted(os.listdir(folder))}"
 
 
+@pytest.mark.long   # ~64 CPU s (four commands, two TFLite conversions): over the CI budget, run by `make test-long`
 def test_readme_autoshrink_commands_write_what_they_promise(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
