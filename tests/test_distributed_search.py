@@ -73,6 +73,7 @@ def _wait_for(path, timeout=240):
         time.sleep(0.05)
 
 
+@pytest.mark.long   # 3-4 TF processes: ~50-60 CPU s, over the CI budget (make test-long)
 def test_chief_and_two_workers_match_the_sequential_run(tmp_path):
     from tfnas.search import distributed as D
 

@@ -52,6 +52,7 @@ def _load(path):
         return [z[k] for k in sorted(z.files, key=lambda k: int(k.split("_")[1]))]
 
 
+@pytest.mark.long   # 3-4 TF processes: ~50-60 CPU s, over the CI budget (make test-long)
 def test_two_workers_match_one_process(tmp_path):
     from tfnas.distribute.cluster import launch_workers
 
