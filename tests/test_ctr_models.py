@@ -150,11 +150,16 @@ def test_sparse_optimizer_takes_the_embedding_tables(toy):
 
 def test_leaderboard_table_starts_with_bayes_line(tmp_path):
     from tfnas.commands.ctr import bayes_logloss_of, format_table
-    rows = [{"model": "b", "logloss": 0.5, "auc": 0.7, "params": 10, "flops": 20, "seconds": 1.0},
-            {"model": "a", "logloss": 0.4, "auc": 0.8, "params": 30, "flops": 40, "seconds": 2.0}]
+    rows = [{"model": "b", "val_logloss": 0.5, "test_logloss": 0.4, "auc": 0.7, "params": 10, "flops": 20,
+             "seconds": 1.0},
+            {"model": "a", "val_logloss": 0.45, "test_logloss": 0.5, "auc": 0.8, "params": 30, "flops": 40,
+             "seconds": 2.0},
+            {"model": "logreg", "kind": "reference", "val_logloss": 0.6, "test_logloss": 0.3, "auc": 0.6,
+             "seconds": 0.5}]
     lines = format_table(rows, 0.3125).splitlines()
     assert lines[2].split()[:2] == ["bayes-opt", "0.31250"]
-    assert [ln.split()[0] for ln in lines[3:]] == ["a", "b"]       # best logloss first
+    assert [ln.split()[0] for ln in lines[3:-1]] == ["a", "b", "logreg"]   # best validation logloss first
+    assert lines[-1].startswith("(sorted by validation logloss")
     assert bayes_logloss_of(str(tmp_path)) is None
     (tmp_path / "bayes.json").write_text('{"test": {"bayes_logloss": 0.25}}')
     assert bayes_logloss_of(str(tmp_path)) == 0.25
