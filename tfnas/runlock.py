@@ -18,7 +18,8 @@ class RunLockedError(RuntimeError):
     """The run folder is held by another live process."""
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (signal 0; another user's process counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -76,7 +77,7 @@ class RunLock:
                 raise RunLockedError(f"{self.path}: lock file is unreadable; remove it if no run is using "
                                      f"{self.folder}")
         pid, host = int(holder.get("pid", -1)), holder.get("host")
-        if host == socket.gethostname() and pid > 0 and not _alive(pid):
+        if host == socket.gethostname() and pid > 0 and not process_alive(pid):
             try:  # stale: the holder died without releasing
                 os.unlink(self.path)
             except FileNotFoundError:

@@ -89,23 +89,14 @@ def write_saved_model(obj, signatures: Mapping[str, Any], name: str, version: in
     return final
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temps(base: str) -> list[str]:
     """Remove `.<version>.tmp-<pid>-*` folders under `base` whose writer process is dead (killed mid-write);
     a live writer's folder is left alone.  Returns the removed paths."""
+    from tfnas.runlock import process_alive
     removed = []
     for entry in os.listdir(base):
         m = re.match(r"^\.\d+\.tmp-(\d+)-", entry)
-        if m and not _alive(int(m.group(1))):
+        if m and not process_alive(int(m.group(1))):
             shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
             removed.append(os.path.join(base, entry))
     return removed
