@@ -8,73 +8,14 @@ those children with SIGKILL. Proxy training runs under `seeded()` on CPU, so equ
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-
-SERVER = r"""
-import json, os, sys
-from tfnas.cli import quiet_tensorflow
-quiet_tensorflow()
-import tensorflow  # noqa: F401  (imported before the forks; no op runs in this process)
-print("ready", flush=True)
-for line in sys.stdin:
-    cmd, _, arg = line.strip().partition(" ")
-    if cmd == "run":
-        job = json.loads(arg)
-        pid = os.fork()
-        if pid == 0:
-            log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-            os.dup2(log, 1)
-            os.dup2(log, 2)
-            from tfnas.cli import main
-            try:
-                rc = main(job["argv"])
-            except BaseException:
-                rc = 99
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(int(rc or 0))
-        print(pid, flush=True)
-    elif cmd == "wait":
-        _, status = os.waitpid(int(arg), 0)
-        print(os.waitstatus_to_exitcode(status), flush=True)
-"""
+from cli_fork_server import ForkServer
 
 ARGS = ["autoshrink", "search-cnn", "--nodes", "4", "--candidates", "2", "--keep-fraction", "0.67",
         "--train-per-class", "10", "--val-per-class", "5", "--epochs", "1", "--batch-size", "32",
         "--image-size", "8", "--filters", "4", "--no-progress"]
-
-
-class ForkServer:
-    def __init__(self, tmp):
-        self.tmp = tmp
-        env = {**os.environ, "PYTHONPATH": os.getcwd()}
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, env=env)
-        assert self.proc.stdout.readline().strip() == "ready"
-
-    def start(self, out: str) -> int:
-        job = {"argv": ARGS + ["--out", out], "log": os.path.join(self.tmp, "log.txt")}
-        self.proc.stdin.write(f"run {json.dumps(job)}\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
-
-    def wait(self, pid: int) -> int:
-        self.proc.stdin.write(f"wait {pid}\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def _history(out: str) -> list:
@@ -93,9 +34,9 @@ def _started(out: str):
         return None
 
 
-def _kill_when(server, out, condition, delay=0.0, timeout=120.0) -> int:
+def _kill_when(server, log, out, condition, delay=0.0, timeout=120.0) -> int:
     """Start a run into `out`, SIGKILL it once `condition()` holds (after `delay` s); returns trials saved."""
-    pid = server.start(out)
+    pid = server.start(ARGS + ["--out", out], log)
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "kill point never reached"
@@ -129,23 +70,21 @@ def _comparable(out: str) -> dict:
 
 @pytest.mark.slow   # ~75 CPU s: 4 trials uninterrupted + 4 (and the 2 killed ones redone) resumed
 def test_search_cnn_killed_three_times_resumes_to_the_uninterrupted_result(tmp_path):
-    server = ForkServer(str(tmp_path))
+    server, log = ForkServer(), str(tmp_path / "log.txt")
     try:
         plain, killed = str(tmp_path / "plain"), str(tmp_path / "killed")
-        pid = server.start(plain)
-        assert server.wait(pid) == 0, (tmp_path / "log.txt").read_text()
+        assert server.run(ARGS + ["--out", plain], log) == 0, (tmp_path / "log.txt").read_text()
         expected = _comparable(plain)
         n = len(expected["trials"])
         assert n == 4 and not expected["pending"]     # 6 edges -> 5 -> 4 (round(0.67 * 6)), 2 candidates a step
 
         # 1: inside the first trial's training; 2: as soon as trial 1's result is saved (the end of step 0:
         # between the checkpoint and the step/best files, or early in the next trial); 3: inside the last trial
-        saved = [_kill_when(server, killed, lambda: _started(killed) == 0, delay=0.5)]
-        saved.append(_kill_when(server, killed, lambda: len(_history(killed)) >= 2))
-        saved.append(_kill_when(server, killed, lambda: _started(killed) == n - 1, delay=0.3))
+        saved = [_kill_when(server, log, killed, lambda: _started(killed) == 0, delay=0.5)]
+        saved.append(_kill_when(server, log, killed, lambda: len(_history(killed)) >= 2))
+        saved.append(_kill_when(server, log, killed, lambda: _started(killed) == n - 1, delay=0.3))
         assert saved[0] == 0 and 2 <= saved[1] < n - 1 and saved[2] == n - 1, saved
-        pid = server.start(killed)
-        assert server.wait(pid) == 0, (tmp_path / "log.txt").read_text()
+        assert server.run(ARGS + ["--out", killed], log) == 0, (tmp_path / "log.txt").read_text()
     finally:
         server.close()
     got = _comparable(killed)

@@ -3,37 +3,10 @@ and the command's help promise: checkpoint, best_cell.json, step files, PNGs, Te
 trained model and the TFLite exports (issue 15 item 2). The four runs share one process start: a fork server
 imports TensorFlow once (running no op) and forks one child per command."""
 import glob
-import json
 import os
-import subprocess
-import sys
 
 import pytest
-
-SERVER = r"""
-import json, os, sys
-from tfnas.cli import quiet_tensorflow
-quiet_tensorflow()
-import tensorflow  # noqa: F401
-print("ready", flush=True)
-for line in sys.stdin:
-    job = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        from tfnas.cli import main
-        try:
-            rc = main(job["argv"])
-        except BaseException:
-            rc = 99
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(int(rc or 0))
-    _, status = os.waitpid(pid, 0)
-    print(os.waitstatus_to_exitcode(status), flush=True)
-"""
+from cli_fork_server import ForkServer
 
 TINY_IMAGES = ["--image-size", "8"]
 
@@ -61,25 +34,19 @@ def _exists(folder, *patterns):
 
 @pytest.mark.long   # ~64 CPU s (four commands, two TFLite conversions): over the CI budget, run by `make test-long`
 def test_readme_autoshrink_commands_write_what_they_promise(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, env=env)
+    server = ForkServer()
     logs = {}
     try:
-        assert server.stdout.readline().strip() == "ready"
         for name, argv in _commands(tmp_path):
             logs[name] = str(tmp_path / f"{name}.log")
-            server.stdin.write(json.dumps({"argv": argv, "log": logs[name]}) + "\n")
-            server.stdin.flush()
-            rc = int(server.stdout.readline())
+            rc = server.run(argv, logs[name])
             with open(logs[name]) as f:
                 text = f.read()
             assert rc == 0, f"{name}:\n{text}"
             assert "Traceback" not in text and "Unable to register" not in text, text
             assert "fully_quantize" not in text and "XNNPACK delegate" not in text, text
     finally:
-        server.stdin.close()
-        server.wait(timeout=60)
+        server.close()
 
     for name in ("shrink_cnn", "shrink_rnn"):
         run = tmp_path / name
