@@ -33,11 +33,13 @@ def digest(folder):
     return out
 
 
+def _temp_outputs_exist(out_dir) -> bool:
+    return os.path.isdir(out_dir) and any(".tmp-" in n for n in os.listdir(out_dir))
+
+
 def _wait_for_temp_outputs(proc, out_dir) -> None:
     deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if os.path.isdir(out_dir) and any(".tmp-" in n for n in os.listdir(out_dir)):
-            return
+    while time.time() < deadline and proc.poll() is None and not _temp_outputs_exist(out_dir):
         time.sleep(0.01)
 
 
@@ -50,16 +52,24 @@ def writing_window(cmd, out_dir) -> float:
     return time.time() - start
 
 
-def kill_when_started(cmd, out_dir, delay, env=None):
-    """Start `cmd`, wait until its temporary outputs exist (it is mid-way), sleep `delay`, SIGKILL it."""
+def kill_when(cmd, ready, delay=0.0, env=None, timeout=300.0) -> bool:
+    """Start `cmd`, wait until `ready()` holds (it is mid-way), sleep `delay`, SIGKILL it; True if it was killed
+    (False: it finished first)."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for_temp_outputs(proc, out_dir)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.005)
     time.sleep(delay)
     finished = proc.poll() is not None
     if not finished:
         proc.send_signal(signal.SIGKILL)
     proc.wait()
     return not finished
+
+
+def kill_when_started(cmd, out_dir, delay, env=None):
+    """`kill_when` once `cmd`'s temporary outputs exist in `out_dir`."""
+    return kill_when(cmd, lambda: _temp_outputs_exist(out_dir), delay, env, timeout=120)
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.3, 0.6])
@@ -126,16 +136,9 @@ def test_ctr_train_killed_after_an_epoch_resumes_to_the_uninterrupted_result(tmp
     ref = subprocess.run(cmd + ["--logdir", str(tmp_path / "ref")], cwd=ROOT, capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
     run = tmp_path / "run"
-    proc = subprocess.Popen(cmd + ["--logdir", str(run)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
     index = run / "checkpoints" / "last" / "checkpoint"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and not index.exists():
-        time.sleep(0.005)
-    time.sleep(float(np.random.default_rng().uniform(0.0, 0.3)))
-    killed = proc.poll() is None
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    delay = float(np.random.default_rng().uniform(0.0, 0.3))
+    killed = kill_when(cmd + ["--logdir", str(run)], index.exists, delay=delay)
     assert killed, "the run finished before it could be killed"
     resumed = subprocess.run(cmd + ["--logdir", str(run), "--resume"], cwd=ROOT, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
@@ -169,18 +172,6 @@ def _nasrec_config(root):
     return path
 
 
-def _run_until(cmd, ready, timeout=300):
-    """Start `cmd`; SIGKILL it as soon as `ready()` holds (the stage is mid-way); True if it was killed."""
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None and not ready():
-        time.sleep(0.005)
-    killed = proc.poll() is None
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return killed
-
-
 @pytest.mark.long
 def test_nasrec_run_killed_in_each_stage_resumes_to_the_uninterrupted_result(tmp_path):
     """`tfnas nasrec run` SIGKILLed once in each of its four stages (after a supernet checkpoint, after the
@@ -200,7 +191,7 @@ def test_nasrec_run_killed_in_each_stage_resumes_to_the_uninterrupted_result(tmp
         "retrain": lambda: bool(glob.glob(str(run / "retrain" / "runs" / "*" / "checkpoints" / "last" / "checkpoint"))),
         "export": lambda: (tmp_path / "run" / "saved_models" / "nasrec_tiny").exists(),
     }
-    killed = [stage for stage, ready in points.items() if _run_until(tfnas + [run_cfg], ready)]
+    killed = [stage for stage, ready in points.items() if kill_when(tfnas + [run_cfg], ready)]
     assert killed, "every run finished before it could be killed"
     subprocess.run(tfnas + [run_cfg], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
