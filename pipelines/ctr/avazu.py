@@ -27,7 +27,8 @@ def default_spec(cap: int = 500_000) -> FeatureSpec:
 
 
 def _first_line(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as f:
+    from pipelines.ctr.compressed import open_text
+    with open_text(path) as f:   # gzip/bz2 too
         return f.readline().rstrip("\r\n")
 
 

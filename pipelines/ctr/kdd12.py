@@ -37,7 +37,8 @@ def default_spec(cap: int = 500_000) -> FeatureSpec:
 def _n_fields(path: str) -> int | None:
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         return None
-    with open(path, encoding="utf-8", errors="replace") as f:
+    from pipelines.ctr.compressed import open_text
+    with open_text(path) as f:   # gzip/bz2 too
         return len(f.readline().rstrip("\r\n").split("\t"))
 
 

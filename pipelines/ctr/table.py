@@ -20,7 +20,6 @@ import warnings
 from typing import Iterator, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from pipelines.ctr.badrows import BadRowError, BadRowReport, check_policy
 from pipelines.ctr.compressed import compression, open_text
@@ -168,8 +167,9 @@ def _decode(df, start: int, path: str, schema: TableSchema, bad_rows: str, repor
 
 def table_dataset(paths: Sequence[str], schema: TableSchema, spec: FeatureSpec, batch_size: int, *,
                   shuffle: bool = False, repeat: bool = False, bad_rows: str = "error",
-                  report: BadRowReport | None = None, seed: int = 0, preprocess=None) -> tf.data.Dataset:
+                  report: BadRowReport | None = None, seed: int = 0, preprocess=None):
     """Stream raw (or, with `preprocess`, processed) batches from table files."""
+    import tensorflow as tf   # here, so the chunk reader and row decoder serve `tfnas data inspect` without TF
     check_policy(bad_rows)
     report = report if report is not None else BadRowReport()
     if spec.num_dense != len(schema.dense) or spec.num_sparse != len(schema.sparse_names):

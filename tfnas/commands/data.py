@@ -1,8 +1,8 @@
 """`tfnas data synth|infer-schema|split|index|inspect`: synthetic CTR data, a schema guessed from your own click
 table, 8:1:1 splits (stratified, by time or by group), hand-made folders described, files inspected.
 
-synth, infer-schema, split and index never import TensorFlow (a split of a few MB takes seconds); inspect
-reads through the tf.data readers.
+No data command imports TensorFlow (a split of a few MB takes seconds); inspect streams through the row
+reader that split uses.
 """
 from __future__ import annotations
 
@@ -198,16 +198,11 @@ def _split(args) -> int:
 
 
 def _split_line_format(fmt: str, spec, inputs):
-    """The reader's row checks for `fmt`; None (labels checked only) for compressed avazu/kdd12 input, whose
-    layout detection reads plain text."""
-    from pipelines.ctr.compressed import compression
+    """The reader's row checks for `fmt` (its layout detected from the first input, plain or compressed)."""
     from pipelines.ctr.formats import LINE_MODULES, check_format
     if fmt not in LINE_MODULES:
         return None
-    if any(os.path.isfile(p) and compression(p) for p in inputs):
-        return check_format(fmt, spec, []) if fmt == "criteo" else None
-    existing = [p for p in inputs if os.path.isfile(p)]
-    return check_format(fmt, spec, existing)
+    return check_format(fmt, spec, [p for p in inputs if os.path.isfile(p)])
 
 
 def _index(args) -> int:
@@ -222,10 +217,8 @@ def _index(args) -> int:
 
 
 def _inspect(args) -> int:
-    import os
-
-    from pipelines.ctr.badrows import clear_errors
-    from pipelines.ctr.dataset import default_spec, load_info, load_spec, split_paths
+    from pipelines.ctr.folder import load_info, load_spec, split_paths
+    from pipelines.ctr.formats import default_spec
     from pipelines.ctr.stats import format_report, inspect_files
     paths, spec, fmt, info = list(args.path), None, args.format, {}
     if len(paths) == 1 and os.path.isdir(paths[0]):
@@ -236,20 +229,20 @@ def _inspect(args) -> int:
         paths = split_paths(data_dir)["train"]
     elif spec is None and os.path.exists(os.path.join(os.path.dirname(os.path.abspath(paths[0])), "spec.json")):
         data_dir = os.path.dirname(os.path.abspath(paths[0]))  # a file inside a synth/split output
-        fmt = fmt or load_info(data_dir).get("format", "criteo")
+        info = load_info(data_dir)
+        fmt = fmt or info.get("format", "criteo")
         if fmt != "table":
             spec = load_spec(data_dir)
     fmt = fmt or "criteo"
     args.format = fmt
     if fmt == "table" and not (args.schema or args.label) and info.get("table_schema"):
-        from pipelines.ctr.table import TableSchema
-        schema = TableSchema.from_dict(info["table_schema"])
+        from pipelines.ctr.table_schema import TableSchema
+        schema = TableSchema.from_dict(info["table_schema"], where=f"{data_dir}/dataset.json: table_schema")
     else:
         schema = _table_schema(args)
     if spec is None:
         spec = schema.spec() if schema is not None else default_spec(fmt)
-    with clear_errors():
-        stats = inspect_files(paths, fmt, spec, max_rows=args.max_rows, head=args.head,
-                              bad_rows=args.bad_rows, table_schema=schema)
+    stats = inspect_files(paths, fmt, spec, max_rows=args.max_rows, head=args.head, bad_rows=args.bad_rows,
+                          table_schema=schema)
     print(json.dumps(stats, indent=1) if args.json else format_report(stats))
     return 0
