@@ -1,8 +1,11 @@
-"""`tfnas nasgem encode | search` end to end on a tiny NB201-format table (search resumes from its state)."""
+"""`tfnas nasgem encode | search | train` end to end: on a tiny NB201-format table (search resumes from its
+state), on a small NB101 tfrecord, on the 30-node GEMNet space with short digits trainings, and GEMNet trained
+on CIFAR-10-format pickles."""
 import itertools
 import json
 
 import numpy as np
+import pytest
 
 from pipelines.nasbench.nb201 import EDGES, FORMAT, OPS, TABLE_NAME
 from tfnas.cli import main
@@ -28,7 +31,7 @@ def test_encode_and_resumable_search(tmp_path, capsys):
     assert main(args + ["--trials", "30"]) == 0  # continues the same search
     assert len(json.loads((run / "state.json").read_text())["history"]) == 30
     assert json.loads((run / "run.json").read_text())["kind"] == "nasgem_search"
-    assert "best baseline_accuracy" in capsys.readouterr().out
+    assert "best accuracy" in capsys.readouterr().out and (run / "best_cell.json").exists()
 
 
 def test_fit_encoder_then_encode_with_it(tmp_path, capsys):
@@ -41,3 +44,40 @@ def test_fit_encoder_then_encode_with_it(tmp_path, capsys):
     assert np.load(out)["x"].shape == (7, 32)
     assert main(["nasgem", "encode", "--encoding", "embedding", "--count", "7", "--out", str(out)]) != 0
     assert "--encoder" in capsys.readouterr().err
+
+
+def test_search_nb101_file(tmp_path, capsys):
+    from test_nasgem_benchmark import _write_table
+    table = tmp_path / "nb101.tfrecord"
+    _write_table(table, n=60)
+    run = tmp_path / "run101"
+    args = ["nasgem", "search", "--space", "nb101", "--nb101", str(table), "--encoding", "adjacency", "--trials", "25",
+            "--pool-size", "40", "--batch", "5", "--run-dir", str(run)]
+    assert main(args) == 0
+    state = json.loads((run / "state.json").read_text())
+    assert len(state["history"]) == 25 and not any(r.get("failed") for r in state["history"])
+    assert "best accuracy" in capsys.readouterr().out
+    assert main(["nasgem", "search", "--space", "nb101", "--run-dir", str(run)]) != 0   # no --nb101: named
+    assert "--nb101" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_search_gemnet_space_then_train_on_cifar_format(tmp_path, capsys):
+    from pipelines.vision.cifar import TEST_FILE, TRAIN_FILES, write_cifar_batch
+    run = tmp_path / "gem"
+    assert main(["nasgem", "search", "--space", "gemnet", "--encoding", "wl", "--trials", "3", "--pool-size", "20",
+                 "--batch", "1", "--proxy-epochs", "1", "--proxy-filters", "4", "--max-nodes", "5",
+                 "--run-dir", str(run)]) == 0
+    assert "best accuracy" in capsys.readouterr().out
+    assert len(json.loads((run / "state.json").read_text())["history"]) == 3
+    cifar, rng = tmp_path / "cifar-10-batches-py", np.random.default_rng(0)
+    cifar.mkdir()
+    for name in (*TRAIN_FILES, TEST_FILE):
+        write_cifar_batch(str(cifar / name), rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), np.arange(20) % 10)
+    model = tmp_path / "gemnet"
+    assert main(["nasgem", "train", "--cell", str(run / "best_cell.json"), "--data", f"cifar10:{cifar}",
+                 "--epochs", "1", "--filters", "4", "--run-dir", str(model)]) == 0
+    result = json.loads((model / "result.json").read_text())
+    assert result["data"].startswith("cifar10:") and 0.0 <= result["test_accuracy"] <= 1.0
+    assert "test accuracy" in capsys.readouterr().out
+    assert main(["nasgem", "train", "--data", f"cifar10:{tmp_path / 'missing'}", "--run-dir", str(model)]) != 0

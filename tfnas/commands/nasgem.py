@@ -3,7 +3,6 @@ train GEMNet (a 30-node-space cell in the core DAG-cell builder) on digits and e
 """
 from __future__ import annotations
 
-import json
 import os
 
 
@@ -35,10 +34,18 @@ def register(subparsers) -> None:
     e.set_defaults(func=_encode)
 
     s = sub.add_parser("search", help="bootstrap search on the NB201 table (resumable: rerun to continue)")
+    s.add_argument("--space", choices=("nb201", "nb101", "gemnet"), default="nb201",
+                   help="nb201: the analog-nasbench table; nb101: the --nb101 tfrecord table; gemnet: the 30-node "
+                        "space, every cell trained briefly on digits")
+    s.add_argument("--nb101", default=None, help="nasbench_only108.tfrecord (for --space nb101)")
     s.add_argument("--encoding", choices=("adjacency", "wl", "embedding"), default="wl")
     s.add_argument("--encoder", default=None, help="folder of `fit-encoder` (for --encoding embedding)")
     s.add_argument("--trials", type=int, default=300)
-    s.add_argument("--metric", default="baseline_accuracy")
+    s.add_argument("--metric", default="accuracy", help="evaluator metric (nb201 also: ptq_accuracy, qat_accuracy, "
+                   "analog_accuracy; nb101: validation_accuracy; baseline_accuracy is nb201's accuracy)")
+    s.add_argument("--proxy-epochs", type=int, default=1, help="gemnet: epochs of each cell's short training")
+    s.add_argument("--proxy-filters", type=int, default=8, help="gemnet: first-stage filters of the short training")
+    s.add_argument("--max-nodes", type=int, default=30, help="gemnet: node budget of the space (input included)")
     s.add_argument("--pool-size", type=int, default=1000)
     s.add_argument("--batch", type=int, default=10)
     s.add_argument("--seed", type=int, default=0)
@@ -49,6 +56,9 @@ def register(subparsers) -> None:
     t = sub.add_parser("train", help="train GEMNet around a cell on the built-in digits data (core train())")
     t.add_argument("--cell", default=None, help="cell JSON (Architecture); default: a seeded sample of the space")
     t.add_argument("--max-nodes", type=int, default=30, help="GEMNet space node budget (input included)")
+    t.add_argument("--data", default="digits", help="'digits' (built-in, 16x16), 'cifar10:<dir>' (python pickles) "
+                   "or 'folders:<root>'")
+    t.add_argument("--image-size", type=int, default=32, help="image size for cifar10 / folders data")
     t.add_argument("--epochs", type=int, default=5)
     t.add_argument("--filters", type=int, default=16, help="filters of the first stage (x2, x4 after)")
     t.add_argument("--seed", type=int, default=0)
@@ -130,34 +140,63 @@ def _encode(args) -> int:
     return 0
 
 
+def _search_setup(args):
+    """(space, evaluator, objective metric, how to print a cell) of `--space`."""
+    if args.space == "nb101":
+        from pipelines.nasbench.nb101 import read_nb101
+        from tfnas.nasgem.nasbench101 import NB101Evaluator, NB101TableSpace, prune
+        evaluator = NB101Evaluator(read_nb101(args.nb101))
+        return NB101TableSpace(evaluator.table), evaluator, args.metric, lambda a: prune(a).to_dict()
+    if args.space == "gemnet":
+        from tfnas.nasgem.gemnet import GEMNetSpace
+        from tfnas.nasgem.gemnet_train import DigitsShortTraining
+        evaluator = DigitsShortTraining(os.path.join(args.run_dir, "proxy"), args.proxy_epochs, args.proxy_filters,
+                                        args.seed)
+        space = GEMNetSpace(max_nodes=args.max_nodes, min_nodes=min(4, args.max_nodes))
+        return space, evaluator, "accuracy", lambda a: f"{len(a)} nodes, {a.num_edges()} edges"
+    from tfnas.nasgem.nasbench201 import NB201Evaluator, NB201Space, arch_to_cell
+    metric = "accuracy" if args.metric == "baseline_accuracy" else args.metric
+    return NB201Space(), NB201Evaluator(cache_dir=args.cache), metric, lambda a: list(arch_to_cell(a))
+
+
+def _check_search(args) -> None:
+    for field in ("trials", "pool_size", "batch", "proxy_epochs", "proxy_filters", "max_nodes"):
+        if getattr(args, field) < 1:
+            raise ValueError(f"--{field.replace('_', '-')} must be >= 1, got {getattr(args, field)}")
+    if args.space == "nb101" and not args.nb101:
+        raise ValueError("--space nb101 needs --nb101 nasbench_only108.tfrecord")
+    if args.nb101 and not os.path.exists(args.nb101):
+        raise FileNotFoundError(f"--nb101 {args.nb101}: no such file")
+    if args.space == "nb101" and args.metric not in ("accuracy", "validation_accuracy"):
+        raise ValueError(f"--metric {args.metric!r}: nb101 has accuracy (test) and validation_accuracy")
+    if args.space == "gemnet" and args.metric != "accuracy":
+        raise ValueError(f"--metric {args.metric!r}: gemnet cells report accuracy (validation, digits)")
+
+
 def _search(args) -> int:
-    from pipelines.nasbench.nb201 import load_nb201
-    from tfnas.nasgem.nasbench201 import NB201Space, arch_to_cell
+    _check_search(args)
     from tfnas.nasgem.search import BootstrapSearch
     from tfnas.runs import write_json_atomic, write_run_info
-    from tfnas.space import Objective, Result
+    from tfnas.search.loop import run_search
+    from tfnas.space import Objective
 
-    table = load_nb201(args.cache)
-    space = NB201Space()
-    encoding = _encoding(args.encoding, space, args.encoder)
-    strategy = BootstrapSearch(space, Objective("acc", "max"), encoding, args.trials, pool_size=args.pool_size,
+    space, evaluator, metric, describe = _search_setup(args)
+    if args.space == "gemnet" and args.encoding == "adjacency":
+        from tfnas.nasgem.encoding import AdjacencyEncoding
+        encoding = AdjacencyEncoding(space.labels(), space.max_nodes)
+    else:
+        encoding = _encoding(args.encoding, space, args.encoder)
+    strategy = BootstrapSearch(space, Objective(metric, "max"), encoding, args.trials, pool_size=args.pool_size,
                                batch=args.batch, seed=args.seed)
     os.makedirs(args.run_dir, exist_ok=True)
-    state_path = os.path.join(args.run_dir, "state.json")
-    if os.path.exists(state_path):
-        with open(state_path) as f:
-            strategy.restore(json.load(f))
-    write_run_info(args.run_dir, "nasgem_search", task="nb201-table")
-    while not strategy.done:
-        trials = strategy.ask_many(args.batch)
-        if not trials:
-            break
-        for t in trials:
-            strategy.tell(t.id, Result({"acc": table[arch_to_cell(t.arch)][args.metric]}))
-        write_json_atomic(state_path, strategy.state())
+    write_run_info(args.run_dir, "nasgem_search", task=f"{args.space}", space=args.space, metric=metric)
+    run_search(strategy, evaluator, os.path.join(args.run_dir, "state.json"))   # resumes from state.json
     best = strategy.best()
-    print(f"best {args.metric} {best.result.get('acc'):.2f} of {len(strategy.history)} cells: "
-          f"cell {list(arch_to_cell(best.trial.arch))}")
+    best.trial.arch.save(os.path.join(args.run_dir, "best_cell.json"))
+    write_json_atomic(os.path.join(args.run_dir, "best.json"), {"metric": metric, "value": best.result.get(metric),
+                                                                  "trials": len(strategy.history)})
+    print(f"best {metric} {best.result.get(metric):.4g} of {len(strategy.history)} cells: "
+          f"cell {describe(best.trial.arch)} -> {args.run_dir}/best_cell.json")
     return 0
 
 
@@ -167,6 +206,11 @@ def _train(args) -> int:
             raise ValueError(f"--{field.replace('_', '-')} must be >= 1, got {getattr(args, field)}")
     if args.cell is not None and not os.path.exists(args.cell):
         raise FileNotFoundError(f"--cell {args.cell}: no such file")
+    kind, _, where = args.data.partition(":")
+    if kind not in ("digits", "cifar10", "folders") or (kind != "digits" and not where):
+        raise ValueError(f"--data {args.data!r}: use 'digits', 'cifar10:<dir>' or 'folders:<root>'")
+    if where and not os.path.isdir(where):
+        raise FileNotFoundError(f"--data {args.data}: no such folder {where}")
     import numpy as np
 
     from tfnas.graph import Architecture
@@ -178,9 +222,11 @@ def _train(args) -> int:
         space.check(arch)
     else:
         arch = space.sample(np.random.default_rng(args.seed))
-    r = train_gemnet(arch, args.run_dir, args.epochs, args.filters, args.seed, resume=args.resume)
-    print(f"GEMNet {r['nodes']}-node cell: val accuracy {r['val_accuracy']:.4f}, {r['params']} params, "
-          f"{r['macs']} MACs, {r['seconds']:.0f}s -> {args.run_dir}")
+    r = train_gemnet(arch, args.run_dir, args.epochs, args.filters, args.seed, resume=args.resume, data=args.data,
+                     image_size=args.image_size)
+    test = f", test accuracy {r['test_accuracy']:.4f}" if "test_accuracy" in r else ""
+    print(f"GEMNet {r['nodes']}-node cell on {args.data}: val accuracy {r['val_accuracy']:.4f}{test}, "
+          f"{r['params']} params, {r['macs']} MACs, {r['seconds']:.0f}s -> {args.run_dir}")
     return 0
 
 

@@ -86,6 +86,50 @@ class NB101Space(SearchSpace):
             raise ValueError(f"NB101 cell: interior ops must be in {OPS}")
 
 
+def padded_arch(matrix, ops) -> Architecture:
+    """A table cell (the official file stores pruned matrices of k <= 7 nodes) as a member of the 7-node space:
+    the missing interior nodes are added unconnected (conv3x3) before the output; `prune` drops them again."""
+    k, n = len(matrix), NUM_NODES
+    where = list(range(k - 1)) + [n - 1]                           # old index -> new index
+    m = [[0] * n for _ in range(n)]
+    for i in range(k):
+        for j in range(k):
+            if matrix[i][j]:
+                m[where[i]][where[j]] = 1
+    return matrix_to_arch(m, list(ops[:-1]) + [OPS[0]] * (n - k) + [ops[-1]])
+
+
+class NB101TableSpace(NB101Space):
+    """NB101 restricted to the cells of a table `{fingerprint: row}` (e.g. `NB101Evaluator.table`), so a partial
+    file can be searched: a sample not in the table is redrawn up to `sample_tries` times, then a table cell is
+    drawn uniformly; a mutation is redrawn up to `mutate_tries` times, then replaced by a sample. On the full
+    table every valid cell is present: the first draw always holds and this is `NB101Space` itself."""
+
+    def __init__(self, table: dict, sample_tries: int = 3, mutate_tries: int = 20):
+        if not table:
+            raise ValueError("NB101 table is empty")
+        self.table, self.keys = table, sorted(table)
+        self.sample_tries, self.mutate_tries = int(sample_tries), int(mutate_tries)
+
+    def _known(self, arch: Architecture) -> bool:
+        return prune(arch).fingerprint() in self.table
+
+    def sample(self, rng: np.random.Generator) -> Architecture:
+        for _ in range(self.sample_tries):
+            arch = super().sample(rng)
+            if self._known(arch):
+                return arch
+        row = self.table[self.keys[int(rng.integers(len(self.keys)))]]
+        return padded_arch(row["matrix"], row["ops"])
+
+    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
+        for _ in range(self.mutate_tries):
+            child = super().mutate(arch, rng)
+            if self._known(child):
+                return child
+        return self.sample(rng)
+
+
 class NB101Evaluator(Evaluator):
     """Table lookup; metrics `accuracy` (test, mean of repeats, %) and `validation_accuracy`; cost `params`."""
 
