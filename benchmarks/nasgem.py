@@ -25,6 +25,7 @@ from nasgem_tables import CachedEncoding, NB101Table, NB201Table  # noqa: E402
 from tfnas.nasgem.embedding import fit_wl_encoder, untrained_embedding  # noqa: E402
 from tfnas.nasgem.encoder import GraphFeaturizer  # noqa: E402
 from tfnas.nasgem.encoding import AdjacencyEncoding, WLFeatureEncoding  # noqa: E402
+from tfnas.nasgem.plots import plot_projection  # noqa: E402
 from tfnas.nasgem.predictor import EnsemblePredictor  # noqa: E402
 from tfnas.nasgem.search import BootstrapSearch  # noqa: E402
 from tfnas.runs import write_json_atomic  # noqa: E402
@@ -90,20 +91,6 @@ def speeds(encodings, space, n_score=100_000, seed=0):
     sampled = [space.sample(rng) for _ in range(min(10_000, n_score))]
     out["sample_cells_per_s"] = len(sampled) / (time.perf_counter() - t)
     return out
-
-
-def plot_projection(z, acc, path, plt):
-    """2-D PCA of the embeddings of every cell, coloured by accuracy (dead cells at 10 % drawn under the rest)."""
-    z = z - z.mean(0)
-    _, _, vt = np.linalg.svd(z, full_matrices=False)
-    p = z @ vt[:2].T
-    order = np.argsort(acc)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    sc = ax.scatter(p[order, 0], p[order, 1], c=acc[order], s=2, cmap="viridis", vmin=max(acc.min(), 80))
-    fig.colorbar(sc, label="accuracy (%), clipped at 80")
-    ax.set(xlabel="PC 1", ylabel="PC 2", title=f"WL-guided embedding of {len(acc):,} table cells")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
 
 
 def main(argv=None):
@@ -206,8 +193,8 @@ def main(argv=None):
         keys = table.keys if len(table.keys) <= 50_000 else [table.keys[i] for i in np.random.default_rng(0).choice(
             len(table.keys), 50_000, replace=False)]
         plot_projection(encodings["wl_embedding"].encode([table.canonical(k) for k in keys]),
-                        np.array([table.value(k) for k in keys]),
-                        os.path.join(args.out, "embedding_pca.png"), plt)
+                        os.path.join(args.out, "embedding_pca.png"), [table.value(k) for k in keys],
+                        title=f"WL-guided embedding, {table.name}")
     except ImportError:
         print("matplotlib not installed: no PNG")
 

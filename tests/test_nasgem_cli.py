@@ -24,6 +24,9 @@ def test_encode_and_resumable_search(tmp_path, capsys):
     z = np.load(out)
     assert z["cells"].shape == (20, 6) and z["x"].shape[0] == 20
     _table(tmp_path)
+    assert main(["nasgem", "encode", "--encoding", "wl", "--count", "30", "--cache", str(tmp_path),
+                 "--out", str(out)]) == 0
+    assert (tmp_path / "x.png").stat().st_size > 0 and "picture" in capsys.readouterr().out
     run = tmp_path / "run"
     args = ["nasgem", "search", "--cache", str(tmp_path), "--run-dir", str(run), "--pool-size", "50", "--batch", "5"]
     assert main(args + ["--trials", "25"]) == 0

@@ -30,7 +30,9 @@ def register(subparsers) -> None:
     e.add_argument("--encoder", default=None, help="folder of `fit-encoder` (for --encoding embedding)")
     e.add_argument("--count", type=int, default=1000, help="number of sampled cells")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--out", required=True, help="output .npz (cells and encodings)")
+    e.add_argument("--out", required=True, help="output .npz (cells and encodings); a PCA picture beside it (.png), "
+                   "coloured by accuracy when the NB201 table is converted")
+    e.add_argument("--cache", default=None, help="NB201 table cache folder (for the PNG's colours)")
     e.set_defaults(func=_encode)
 
     s = sub.add_parser("search", help="bootstrap search on the NB201 table (resumable: rerun to continue)")
@@ -136,7 +138,15 @@ def _encode(args) -> int:
     tmp = args.out + ".tmp.npz"
     np.savez(tmp, cells=np.array([arch_to_cell(a) for a in archs]), x=x)
     os.replace(tmp, args.out)
-    print(f"{args.out}: {x.shape[0]} cells x {x.shape[1]} features ({args.encoding})")
+    from pipelines.nasbench.nb201 import load_nb201
+    from tfnas.nasgem.plots import plot_projection
+    try:
+        table = load_nb201(args.cache, convert=False)
+        accuracy = [table[arch_to_cell(a)]["baseline_accuracy"] for a in archs]
+    except (FileNotFoundError, KeyError):
+        accuracy = None
+    png = plot_projection(x, os.path.splitext(args.out)[0] + ".png", accuracy, title=f"NB201 cells, {args.encoding}")
+    print(f"{args.out}: {x.shape[0]} cells x {x.shape[1]} features ({args.encoding}); picture {png}")
     return 0
 
 
