@@ -18,7 +18,8 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from tfnas.runs import write_run_info
-from tfnas.train.callbacks import CHECKPOINTS, CURVES, HISTORY, CurvesPlot, RunState, read_history, truncate_history
+from tfnas.train.callbacks import (CHECKPOINTS, CURVES, HISTORY, CurvesPlot, OptimizerSteps, RunState, read_history,
+                                   truncate_history)
 from tfnas.train.task import Task
 
 MODEL = "model.keras"
@@ -100,7 +101,7 @@ def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: 
 
     train_data = _align_resumed_data(task.map_dataset(train_ds), done if done < epochs else 0, steps_per_epoch)
     val_data = task.map_dataset(val_ds) if val_ds is not None else None
-    cbs = [tf.keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, TENSORBOARD)),
+    cbs = [OptimizerSteps(), tf.keras.callbacks.TensorBoard(log_dir=os.path.join(run_dir, TENSORBOARD)),
            tf.keras.callbacks.CSVLogger(history_path, append=True),
            CurvesPlot(run_dir, keys=curve_keys), *callbacks, state]
     start = time.perf_counter()
