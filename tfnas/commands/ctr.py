@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     t.add_argument("--logdir", required=True, help="run directory (runs/...)")
     t.add_argument("--resume", action="store_true", help="continue the run in --logdir from its last epoch")
     t.add_argument("--hparams", default="{}", help='JSON hyper-parameters, e.g. \'{"embedding_dim": 8}\'')
+    t.add_argument("--workers", type=int, default=1,
+                   help="train on N local worker processes under MultiWorkerMirroredStrategy (global batch "
+                        "--batch-size split across them; a TF_CONFIG already set makes this process one worker)")
     t.set_defaults(func=_train)
 
     lb = sub.add_parser("leaderboard", help="train every baseline over seeds and compare them, with reference rows",
@@ -93,19 +96,33 @@ def evaluate_network(network, spec, data: str, split: str = "test") -> dict:
 
 
 def _train(args) -> int:
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     from tfnas.train.ctr import load_run, train_run
 
     try:
         hparams = json.loads(args.hparams)
     except json.JSONDecodeError as exc:
         raise ValueError(f"--hparams is not valid JSON: {exc}") from None
-    try:
-        out = train_run(_config(args, args.model, hparams), args.logdir, resume=args.resume,
-                        verbose=args.verbose)
-    except FileExistsError as exc:
-        raise RuntimeError(str(exc)) from None
-    _print_skipped(out)
-    network, spec, _ = load_run(args.logdir)
+    from tfnas.distribute.cluster import ENV, cluster_info
+    if args.workers > 1 and not os.environ.get(ENV):        # a local cluster; the chief's folder is the run
+        from tfnas.distribute.ctr import launch_train
+        from tfnas.train.ctr import run_history
+        launch_train(_config(args, args.model, hparams), args.logdir, args.workers, resume=args.resume,
+                     verbose=args.verbose)
+        network, spec, run = load_run(args.logdir)
+        out = {"epochs_done": len(run_history(args.logdir).get("epoch", [])),
+               "seconds": float(run.get("train_seconds", 0.0))}
+    else:
+        try:
+            out = train_run(_config(args, args.model, hparams), args.logdir, resume=args.resume,
+                            verbose=args.verbose)
+        except FileExistsError as exc:
+            raise RuntimeError(str(exc)) from None
+        _print_skipped(out)
+        if not cluster_info()["is_chief"]:
+            return 0                                        # a TF_CONFIG worker: the chief reports
+        network, spec, _ = load_run(args.logdir)
     m = evaluate_network(network, spec, args.data)
     print(f"{args.model}: {out['epochs_done']} epochs in {out['seconds']:.1f}s; test logloss "
           f"{m['logloss']:.5f} AUC {m['auc']:.4f} on {m['rows']} rows; params {m['params']:,}; "

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import time
 
 ENV = "TF_CONFIG"
+_STRATEGY = []          # the process's strategy: MWMS can be created once per process
 
 
 def free_ports(n: int) -> list[int]:
@@ -62,9 +65,41 @@ def strategy_from_env():
     """MultiWorkerMirroredStrategy when TF_CONFIG names several workers, else the default strategy.  Call it
     before any other TensorFlow op: MWMS configures the collectives at program start."""
     import tensorflow as tf
-    if cluster_info()["num_workers"] > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
+    if cluster_info()["num_workers"] <= 1:
+        return tf.distribute.get_strategy()
+    if not _STRATEGY:
+        _STRATEGY.append(tf.distribute.MultiWorkerMirroredStrategy())
+    return _STRATEGY[0]
+
+
+def is_distributed(strategy) -> bool:
+    """Whether `strategy` spans more than one replica (so losses must be scaled by the global batch)."""
+    return strategy.num_replicas_in_sync > 1
+
+
+def sync_from_chief(run_dir: str, names=("checkpoints", "history.csv")) -> None:
+    """On a non-chief worker resuming: replace its copies of `names` in `worker_run_dir(run_dir)` by the chief's in
+    `run_dir` (atomically per name), so every worker restores the same epoch even if the cluster was killed between
+    the chief's checkpoint and this worker's.  A no-op on the chief or where the chief's folder is not visible."""
+    mine = worker_run_dir(run_dir)
+    if mine == run_dir or not os.path.isdir(os.path.join(run_dir, names[0])):
+        return
+    os.makedirs(mine, exist_ok=True)
+    for name in names:
+        src, dst = os.path.join(run_dir, name), os.path.join(mine, name)
+        if not os.path.exists(src):
+            continue
+        tmp = dst + ".sync-tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, tmp)
+        if os.path.isdir(dst):
+            old = dst + ".sync-old"
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(dst, old)
+            os.replace(tmp, dst)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dst)
 
 
 def worker_run_dir(run_dir: str) -> str:
@@ -82,11 +117,23 @@ def data_sharded(dataset):
     return dataset.with_options(options)
 
 
+def _die_with_parent() -> None:
+    """In a child: get SIGKILL when the launcher dies, even by SIGKILL (Linux PR_SET_PDEATHSIG), so a killed
+    launcher leaves no worker behind holding the cluster's ports.  Not SIGTERM: an MWMS worker's coordination
+    service catches it as a preemption notice and the worker lives on (measured: 10-30+ s)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def launch_workers(n: int, argv: list[str], env: dict | None = None, timeout: float = 3600,
-                   log_dir: str | None = None) -> list[int]:
+                   log_dir: str | None = None, chief_output: bool = False) -> list[int]:
     """Run `argv` in n local worker processes with their TF_CONFIG; returns their exit codes (all 0 on success).
 
-    A worker that fails stops the others.  log_dir: each worker's output goes to worker-<i>.log there.
+    A worker that fails stops the others; the workers die with the launcher.  log_dir: each worker's output goes
+    to worker-<i>.log there (with `chief_output`, worker 0's stays on this process's stdout/stderr).
     """
     if n < 1:
         raise ValueError(f"--workers must be >= 1, got {n}")
@@ -94,9 +141,11 @@ def launch_workers(n: int, argv: list[str], env: dict | None = None, timeout: fl
     procs = []
     try:
         for i in range(n):
-            out = open(os.path.join(log_dir, f"worker-{i}.log"), "w") if log_dir else None
+            out = open(os.path.join(log_dir, f"worker-{i}.log"), "w") if log_dir and not (chief_output and i == 0) \
+                else None
             procs.append(subprocess.Popen(argv, env={**os.environ, **(env or {}), ENV: tf_config(ports, i)},
-                                          stdout=out, stderr=subprocess.STDOUT if out else None))
+                                          stdout=out, stderr=subprocess.STDOUT if out else None,
+                                          preexec_fn=_die_with_parent))
             if out:
                 out.close()
         end = time.monotonic() + timeout
@@ -108,13 +157,9 @@ def launch_workers(n: int, argv: list[str], env: dict | None = None, timeout: fl
                 raise TimeoutError(f"{n} workers did not finish within {timeout} s")
             time.sleep(0.2)
     finally:
-        for p in procs:
+        for p in procs:          # the cluster is given up: SIGKILL (SIGTERM is caught, see _die_with_parent)
             if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
                 p.kill()
-                p.wait()
+        for p in procs:
+            p.wait()
     return [p.returncode for p in procs]

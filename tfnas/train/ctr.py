@@ -22,6 +22,8 @@ from pipelines.ctr.dataset import load_spec, make_split_dataset, split_paths
 from pipelines.ctr.ranking import RankingModel
 from pipelines.ctr.schema import FeatureSpec
 from pipelines.ctr.train import example_batch
+from tfnas.distribute.cluster import data_sharded, is_distributed, strategy_from_env, sync_from_chief, worker_run_dir
+from tfnas.distribute.ranking import DistributedRankingModel
 from tfnas.runs import RUN_INFO, write_run_info
 from tfnas.train.callbacks import CHECKPOINTS, HISTORY, read_history
 from tfnas.train.optimizers import make_optimizer_pair
@@ -66,7 +68,9 @@ def fit_ctr(network, train_ds, valid_ds, *, run_dir: str, epochs: int, optimizer
     Returns (RankingModel, train()'s result).  Without `valid_ds` the last epoch is kept (nothing to monitor).
     """
     optimizer_, sparse_optimizer = make_optimizer_pair(optimizer, learning_rate, sparse_learning_rate)
-    model = RankingModel(network, sparse_optimizer=sparse_optimizer)
+    # inside a multi-replica strategy's scope: the RankingModel with a global-batch loss (tfnas/distribute)
+    model_class = DistributedRankingModel if is_distributed(tf.distribute.get_strategy()) else RankingModel
+    model = model_class(network, sparse_optimizer=sparse_optimizer)
     out = train(model, RankingTask(), train_ds, valid_ds, epochs=epochs, optimizer=optimizer_, run_dir=run_dir,
                 resume=resume, restore_best=valid_ds is not None,
                 early_stopping_patience=(patience or None) if valid_ds is not None else None,
@@ -109,11 +113,17 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
     elif any(os.path.exists(os.path.join(logdir, d)) for d in (CHECKPOINTS, LEGACY_CHECKPOINTS)):
         raise FileExistsError(f"{logdir} already holds a run; pass --resume or use a new --logdir")
     check_policy(config.bad_rows)
+    # TF_CONFIG naming several workers: train under MultiWorkerMirroredStrategy, this worker's files in its run
+    # folder (the chief's is logdir), each global batch sharded by example across workers (tfnas/distribute).
+    strategy, chief_dir, logdir = strategy_from_env(), logdir, worker_run_dir(logdir)
+    shard = data_sharded if is_distributed(strategy) else (lambda ds: ds)
+    if resume:
+        sync_from_chief(chief_dir)
     os.makedirs(logdir, exist_ok=True)
     report = BadRowReport()
     rows = {"bad_rows": config.bad_rows, "report": report}
 
-    with seeded(config.seed):
+    with strategy.scope(), seeded(config.seed):
         spec = load_spec(config.data)
         network = build_baseline(config.model, spec, **config.hparams)
         network(example_batch(spec))
@@ -121,10 +131,10 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
                   "network": {"class": type(network).__name__, "config": network.get_config()}}
         write_run_info(logdir, "ctr", task=RankingTask.name, **fields)   # a killed first epoch can resume
         repeat = config.steps_per_epoch is not None
-        train_ds = make_split_dataset(config.data, "train", config.batch_size, shuffle=True,
-                                      repeat=repeat, seed=config.seed, **rows).prefetch(tf.data.AUTOTUNE)
-        valid_ds = (make_split_dataset(config.data, "valid", config.batch_size, **rows).prefetch(tf.data.AUTOTUNE)
-                    if split_paths(config.data).get("valid") else None)
+        train_ds = shard(make_split_dataset(config.data, "train", config.batch_size, shuffle=True,
+                                            repeat=repeat, seed=config.seed, **rows).prefetch(tf.data.AUTOTUNE))
+        valid_ds = (shard(make_split_dataset(config.data, "valid", config.batch_size, **rows)
+                          .prefetch(tf.data.AUTOTUNE)) if split_paths(config.data).get("valid") else None)
         _, out = fit_ctr(network, train_ds, valid_ds, run_dir=logdir, epochs=config.epochs,
                          optimizer=config.optimizer, learning_rate=config.learning_rate,
                          sparse_learning_rate=config.sparse_learning_rate, patience=config.patience,

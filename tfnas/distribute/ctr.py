@@ -1,0 +1,78 @@
+"""`tfnas ctr train --workers N`: one CTR training run on N local worker processes under
+MultiWorkerMirroredStrategy (tfnas/distribute/cluster.py), each running the one `train_run` with its TF_CONFIG.
+
+The launching process holds the run folder's lock for the whole cluster and writes the run's TrainConfig to
+<logdir>/cluster/config.json (temp + rename); each worker (`python -m tfnas.distribute.ctr <that file>`) reads it,
+trains, and logs to <logdir>/worker-<i>.log (the chief's output stays on the console).  The chief's files are the
+run (<logdir>/run.json, checkpoints/, history.csv); worker i's copies live in <logdir>/worker-<i>/ (MWMS saves are
+collective, so every worker writes its own).  A killed cluster resumes with `--resume`: each worker restores the
+chief's last checkpoint.  The global batch is --batch-size, split across the workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+
+CLUSTER_DIR = "cluster"
+CONFIG = "config.json"
+
+
+def write_launch_config(config, logdir: str, resume: bool, verbose: int) -> str:
+    """Write what every worker needs into <logdir>/cluster/config.json atomically; return its path."""
+    folder = os.path.join(logdir, CLUSTER_DIR)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, CONFIG)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"config": dataclasses.asdict(config), "logdir": os.path.abspath(logdir), "resume": bool(resume),
+                   "verbose": int(verbose)}, f, indent=1)
+    os.replace(tmp, path)
+    return path
+
+
+def launch_train(config, logdir: str, workers: int, resume: bool = False, verbose: int = 0,
+                 timeout: float = 24 * 3600) -> None:
+    """Train `config` into `logdir` on `workers` local processes; raises RuntimeError naming the failed worker
+    and its log when one fails (the others are stopped)."""
+    from tfnas.distribute.cluster import launch_workers
+
+    if workers < 2:
+        raise ValueError(f"--workers: a cluster needs at least 2 workers, got {workers}")
+    path = write_launch_config(config, logdir, resume, verbose)
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (_root(), os.environ.get("PYTHONPATH")) if p)}
+    codes = launch_workers(workers, [sys.executable, "-m", "tfnas.distribute.ctr", path], env=env,
+                           timeout=timeout, log_dir=logdir, chief_output=True)
+    failed = [i for i, c in enumerate(codes) if c != 0]
+    if failed:
+        i = failed[0]
+        where = "its output above" if i == 0 else os.path.join(logdir, f"worker-{i}.log")
+        raise RuntimeError(f"ctr train --workers {workers}: worker {i} exited with {codes[i]} (see {where}); "
+                           f"rerun with --resume to continue from the last checkpoint")
+
+
+def _root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def worker_main(path: str) -> int:
+    """One worker of `launch_train`: read the launch config, run `train_run` under TF_CONFIG's strategy."""
+    from tfnas.cli import error_line, quiet_tensorflow
+
+    quiet_tensorflow(verbose=False)
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+        from tfnas.train.ctr import TrainConfig, train_run
+        train_run(TrainConfig(**spec["config"]), spec["logdir"], resume=spec["resume"], verbose=spec["verbose"])
+    except Exception as exc:  # noqa: BLE001 - one line per failing worker, as the CLI does
+        if os.environ.get("TFNAS_DEBUG"):
+            raise
+        print(f"tfnas ctr worker: error: {error_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main(sys.argv[1]))
