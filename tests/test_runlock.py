@@ -104,3 +104,23 @@ def test_cli_error_lines_without_traceback(tmp_path, capsys, monkeypatch):
         args.debug = True
         with pytest.raises(type(exc)):
             cli.main([])
+
+
+def test_failed_command_leaves_no_folder_the_lock_created(tmp_path, capsys):
+    """A usage error caught by the command's own checks (inside the lock) leaves no empty --out behind; a folder
+    that existed before, or one the command wrote into, stays."""
+    from tfnas.cli import main
+    out = tmp_path / "new" / "run"
+    assert main(["autoshrink", "search-cnn", "--keep-fraction", "1.5", "--out", str(out)]) == 1
+    assert "--keep-fraction" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    assert main(["autoshrink", "search-cnn", "--keep-fraction", "1.5", "--out", str(tmp_path / "old")]) == 1
+    assert (tmp_path / "old").is_dir() and os.listdir(tmp_path / "old") == []
+
+    with RunLock(tmp_path / "made" / "run"):
+        (tmp_path / "made" / "run" / "result.json").write_text("{}")
+    assert os.listdir(tmp_path / "made" / "run") == ["result.json"]
+    with RunLock(tmp_path / "empty" / "run"):
+        pass
+    assert not (tmp_path / "empty").exists()

@@ -3,6 +3,8 @@
 A second writer is refused with an error naming the holder; a lock whose holder is dead (same host, pid
 gone) is taken over.  A lock from another host is never taken over automatically (we cannot see its pid):
 the error says which file to remove.  Creation is atomic (O_CREAT|O_EXCL), so two starters cannot both win.
+Folders the lock had to create are removed again on release if they are still empty, so a command that fails
+its own checks (a usage error) leaves no empty run folder behind.
 """
 from __future__ import annotations
 
@@ -48,12 +50,13 @@ class RunLock:
         self.path = os.path.join(self.folder, LOCK_NAME)
         self.command = command
         self._mine = False
+        self._created: list[str] = []   # folders this lock made, deepest first
 
     def acquire(self) -> RunLock:
         if self._held.get(self.path):
             self._held[self.path] += 1
             return self
-        os.makedirs(self.folder, exist_ok=True)
+        self._make_folder()
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "command": self.command}
         for _ in range(3):
             try:
@@ -61,12 +64,32 @@ class RunLock:
             except FileExistsError:
                 self._take_over_if_dead()
                 continue
+            except FileNotFoundError:   # an empty folder another releaser just removed
+                self._make_folder()
+                continue
             with os.fdopen(fd, "w") as f:
                 json.dump(me, f)
             self._held[self.path] = 1
             self._mine = True
             return self
         raise RunLockedError(f"{self.path}: could not take the run lock")
+
+    def _make_folder(self) -> None:
+        """Create the run folder (and missing parents), remembering which ones this lock created."""
+        missing, path = [], self.folder
+        while not os.path.isdir(path) and os.path.dirname(path) != path:
+            missing.append(path)
+            path = os.path.dirname(path)
+        os.makedirs(self.folder, exist_ok=True)
+        self._created = self._created or missing
+
+    def _remove_created_if_empty(self) -> None:
+        for path in self._created:
+            try:
+                os.rmdir(path)   # only succeeds on an empty folder: anything the command wrote stays
+            except OSError:
+                break
+        self._created = []
 
     def _take_over_if_dead(self) -> None:
         holder = read_holder(self.folder)
@@ -97,6 +120,7 @@ class RunLock:
             holder = read_holder(self.folder)
             if holder is not None and holder.get("pid") == os.getpid():
                 os.unlink(self.path)
+                self._remove_created_if_empty()
             self._mine = False
 
     def __enter__(self) -> RunLock:
