@@ -21,6 +21,9 @@ def plot_search_progress(best_per_generation: Sequence[float], path: str,
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = list(range(-1, len(best_per_generation) - 1))
     ax.plot(xs, best_per_generation, marker="o" if len(xs) < 40 else None)
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # generations are whole numbers
+    ax.ticklabel_format(axis="y", useOffset=False)           # no "+1.1e3" offset: the values read as printed
     ax.set_xlabel("generation (-1 = initial population)")
     ax.set_ylabel(f"best supernet-proxy {metric}")
     ax.set_title(title)
@@ -42,6 +45,7 @@ def plot_metric_vs_flops(flops: Sequence[float], values: Sequence[float], path: 
         ax.scatter([flops[i] for i in hi], [values[i] for i in hi], s=40, c="red", label="top-k")
         ax.legend()
     ax.set_xscale("log")
+    ax.ticklabel_format(axis="y", useOffset=False)
     ax.set_xlabel("FLOPs per example")
     ax.set_ylabel(f"supernet-proxy {metric}")
     ax.set_title(title)
