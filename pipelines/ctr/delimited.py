@@ -2,7 +2,8 @@
 
 Batches of lines are split with tf.strings ops, checked with vectorised regexes (field count, numeric dense
 values, label), and decoded; memory stays flat in file size.  Bad lines raise an error naming file/line/field
-(found by re-scanning the files in Python) or, under policy "skip", are dropped and counted in a BadRowReport.
+(found by re-scanning the files in Python) or, under policy "skip", are dropped and counted in a BadRowReport
+whose examples name file, line and field (lines then carry a file:line tag through the pipeline).
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import tensorflow as tf
 from pipelines.ctr.badrows import REASONS, BadRowError, BadRowReport, check_policy
 from pipelines.ctr.compressed import compression, open_text
 from pipelines.ctr.lineformat import LABEL_RE, NUMBER_RE, LineFormat, locate_bad_line  # noqa: F401 (re-exported)
+
+LINE_TAG = 1 << 40    # a skipped row's tag: file index * LINE_TAG + line number
+
 
 def check_files(paths: Sequence[str], fmt: LineFormat, bad_rows: str,
                 report: BadRowReport | None) -> list[str]:
@@ -74,17 +78,30 @@ def make_parser(fmt: LineFormat, paths: Sequence[str], bad_rows: str,
     report = report if report is not None else BadRowReport()
     paths = list(paths)
 
-    def on_bad(codes, lines):
+    def on_bad(codes, lines, tags):
+        codes = codes.numpy()
         if bad_rows == "skip":
-            report.add_codes(codes.numpy(), lines.numpy())
+            lines, tags = lines.numpy(), tags.numpy()
+            file_ids, line_nos = tags // LINE_TAG, tags % LINE_TAG
+            for i in np.flatnonzero(codes):
+                example = None
+                if len(report.examples) < report.max_examples:  # file:line, and the field from the Python check
+                    text = lines[i].decode("utf-8", "replace").rstrip("\r")
+                    problem = fmt.check_line(text)
+                    detail = problem[1] if problem is not None else f"{REASONS[int(codes[i])]}: {text[:120]!r}"
+                    example = f"{paths[int(file_ids[i])]}:{int(line_nos[i])}: {detail}"
+                report.add(REASONS[int(codes[i])], 1, example)
             return np.int64(0)
         where = locate_bad_line(paths, fmt)
         if where is None:  # Python and TF disagree: still show the offending content.
-            i = int(np.argmax(codes.numpy() > 0))
-            where = f"{fmt.name} line {lines.numpy()[i][:200]!r}: {REASONS[int(codes.numpy()[i])]}"
+            i = int(np.argmax(codes > 0))
+            where = f"{fmt.name} line {lines.numpy()[i][:200]!r}: {REASONS[int(codes[i])]}"
         raise BadRowError(where)
 
-    def parse(lines: tf.Tensor) -> dict:
+    def parse(lines: tf.Tensor, tags: tf.Tensor | None = None) -> dict:
+        """Lines [B]; under "skip", tags [B] = file index in `paths` * LINE_TAG + 1-based line number."""
+        if tags is None:
+            tags = tf.zeros_like(lines, tf.int64)
         toks = tf.strings.split(lines, sep=fmt.delimiter)
         lengths = toks.row_lengths()
         # Fast path: every row has the right field count, so the flat values reshape into a matrix.
@@ -93,7 +110,7 @@ def make_parser(fmt: LineFormat, paths: Sequence[str], bad_rows: str,
                       lambda: toks.to_tensor("", shape=[None, fmt.n_fields]))
         codes = _row_codes(mat, lengths, fmt)
         bad = tf.reduce_any(codes > 0)
-        flag = tf.cond(bad, lambda: tf.py_function(on_bad, [codes, lines], tf.int64),
+        flag = tf.cond(bad, lambda: tf.py_function(on_bad, [codes, lines, tags], tf.int64),
                        lambda: tf.constant(0, tf.int64))
         with tf.control_dependencies([flag]):
             good = tf.equal(codes, 0)
@@ -136,22 +153,26 @@ def line_dataset(paths: Sequence[str], fmt: LineFormat, batch_size: int, *, shuf
             raise ValueError(f"{p}: {k}-compressed input is not supported by the reader; decompress it, "
                              f"or split it with `tfnas data split` (reads gzip and bz2)")
     codecs = ["GZIP" if k == "gzip" else "" for k in kinds]
-    if not paths:
-        files = tf.data.Dataset.from_tensor_slices((tf.constant([], tf.string), tf.constant([], tf.string)))
-    else:
-        files = tf.data.Dataset.from_tensor_slices((paths, codecs))
+    files = tf.data.Dataset.from_tensor_slices((tf.range(len(paths), dtype=tf.int64),
+                                                tf.constant(paths, tf.string, shape=[len(paths)]),
+                                                tf.constant(codecs, tf.string, shape=[len(paths)])))
     if shuffle and len(paths) > 1:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     skip = 1 if fmt.header else 0
-    lines = files.flat_map(lambda p, c: tf.data.TextLineDataset(p, compression_type=c,
-                                                                buffer_size=1 << 20).skip(skip))
+    tagged = bad_rows == "skip"   # skipped rows are reported as file:line, so lines carry where they came from
+
+    def file_lines(i, p, c):
+        text = tf.data.TextLineDataset(p, compression_type=c, buffer_size=1 << 20).skip(skip)
+        return text.enumerate(start=i * LINE_TAG + skip + 1) if tagged else text
+
+    lines = files.flat_map(file_lines)
     if shuffle:  # before repeat, so epochs stay whole
         lines = lines.shuffle(max(16 * batch_size, 10_000), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         lines = lines.repeat()
 
-    def parse_all(batch_lines):
-        raw = parse(batch_lines)
+    def parse_all(*batch):
+        raw = parse(batch[-1], batch[0] if tagged else None)
         return preprocess(raw) if preprocess is not None else raw
 
     ds = lines.batch(batch_size).map(parse_all, num_parallel_calls=tf.data.AUTOTUNE,

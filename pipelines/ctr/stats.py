@@ -122,8 +122,8 @@ def _text_batches(path, fmt, spec, table_schema, line_format, bad_rows, report):
 
 def _parquet_batches(path, table_schema, bad_rows, report):
     from pipelines.ctr.table import _chunks, _decode
-    for df, start in _chunks(path, table_schema, 1 << 16, bad_rows, report):
-        yield _decode(df, start, path, table_schema, bad_rows, report)
+    for df, line_nos in _chunks(path, table_schema, 1 << 16, bad_rows, report):
+        yield _decode(df, line_nos, path, table_schema, bad_rows, report)
 
 
 def inspect_files(paths, fmt: str, spec: FeatureSpec, *, max_rows: int | None = None, head: int = 5,

@@ -21,7 +21,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from pipelines.ctr.badrows import BadRowError, BadRowReport, check_policy
+from pipelines.ctr.badrows import REASONS, BadRowError, BadRowReport, check_policy
 from pipelines.ctr.compressed import compression, open_text
 from pipelines.ctr.schema import FeatureSpec
 from pipelines.ctr.table_schema import NUMBER as _NUMBER
@@ -54,8 +54,9 @@ def _check_columns(path: str, schema: TableSchema) -> None:
 
 
 def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
-            report: BadRowReport) -> Iterator[tuple[object, int]]:
-    """(pandas DataFrame of str columns, first data line number) per chunk of a file."""
+            report: BadRowReport) -> Iterator[tuple[object, np.ndarray]]:
+    """(pandas DataFrame of str columns, the file line number of each of its rows) per chunk of a file;
+    Parquet rows are numbered from 1.  Lines pandas skipped (too many fields, under "skip") are counted."""
     import pandas as pd
     fmt = schema.format_of(path)
     if fmt == "parquet":
@@ -67,7 +68,7 @@ def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
         row = 1
         for rb in pf.iter_batches(batch_size=chunk_rows, columns=list(schema.columns)):
             df = rb.to_pandas().astype(object).where(lambda d: d.notna(), "").astype(str)
-            yield df, row
+            yield df, np.arange(row, row + len(df))
             row += len(df)
         return
     sep = schema.delimiter_of(path)
@@ -86,12 +87,12 @@ def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
         line = 2
         try:
             for df in reader:
-                for w in caught:
-                    for m in re.finditer(r"Skipping line (\d+)", str(w.message)):
-                        report.add("field_count", 1, f"field_count: {path}:{m.group(1)}")
+                skipped = _skipped_lines(caught, path, report)
                 caught.clear()
-                yield df, line
-                line += len(df)
+                numbers = np.arange(line, line + len(df) + len(skipped))
+                numbers = numbers[~np.isin(numbers, skipped)][:len(df)]
+                yield df, numbers
+                line = int(numbers[-1]) + 1 if len(df) else line + len(skipped)
         except pd.errors.ParserError as e:
             m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
             if not m:
@@ -101,11 +102,19 @@ def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
                 head = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
                                    compression=_PANDAS_CODEC[codec], encoding_errors="replace",
                                    skiprows=range(1, line - 1), nrows=bad_line - line)
-                yield head, line
+                yield head, np.arange(line, line + len(head))
             raise BadRowError(f"{path}:{bad_line}: expected {m.group(1)} fields, found {m.group(3)}") from e
-        for w in caught:
-            for m in re.finditer(r"Skipping line (\d+)", str(w.message)):
-                report.add("field_count", 1, f"field_count: {path}:{m.group(1)}")
+        _skipped_lines(caught, path, report)
+
+
+def _skipped_lines(caught, path: str, report: BadRowReport) -> list[int]:
+    """Count the rows pandas skipped (too many fields), as `file:line: expected N fields, saw M`; their lines."""
+    lines = []
+    for w in caught:
+        for m in re.finditer(r"Skipping line (\d+): ([^\n]*)", str(w.message)):
+            report.add("field_count", 1, f"{path}:{m.group(1)}: {m.group(2).strip()}")
+            lines.append(int(m.group(1)))
+    return sorted(lines)
 
 
 def _numbers(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +132,9 @@ def _multi(col: np.ndarray, mv: MultiValued, missing: frozenset) -> np.ndarray:
     return out
 
 
-def _decode(df, start: int, path: str, schema: TableSchema, bad_rows: str, report: BadRowReport):
-    """Validate and decode one chunk: (label [n], dense [n, d], categorical [n, s]) numpy arrays."""
+def _decode(df, line_nos: np.ndarray, path: str, schema: TableSchema, bad_rows: str, report: BadRowReport):
+    """Validate and decode one chunk (rows at file lines `line_nos`): (label [n], dense [n, d],
+    categorical [n, s]) numpy arrays."""
     short = df[list(schema.columns)].isna().any(axis=1).values  # Parquet nulls in the label etc. only
     df = df.fillna("")
     missing = frozenset(schema.missing_values)
@@ -144,18 +154,23 @@ def _decode(df, start: int, path: str, schema: TableSchema, bad_rows: str, repor
         bad_dense |= ~ok
     good = ~short & label_ok & ~bad_dense
     if not good.all():
-        i = int(np.flatnonzero(~good)[0])
-        if bad_rows == "error":
+
+        def problem(i: int) -> str:
             if short[i]:
-                raise BadRowError(f"{path}:{start + i}: too few fields (expected columns {list(schema.columns)})")
+                return f"{path}:{line_nos[i]}: too few fields (expected columns {list(schema.columns)})"
             if not label_ok[i]:
-                raise BadRowError(f"{path}:{start + i}: field {schema.label}: "
-                                  f"{df[schema.label].values[i]!r} is not a non-negative number")
+                return (f"{path}:{line_nos[i]}: field {schema.label}: {df[schema.label].values[i]!r} is not a "
+                        f"non-negative number")
             c = first_bad_dense[i]
-            raise BadRowError(f"{path}:{start + i}: field {c}: {df[c].values[i]!r} is not a number")
-        report.add("field_count", int(short.sum()))
-        report.add("bad_label", int((~short & ~label_ok).sum()))
-        report.add("not_a_number", int((~short & label_ok & bad_dense).sum()))
+            return f"{path}:{line_nos[i]}: field {c}: {df[c].values[i]!r} is not a number"
+
+        bad = np.flatnonzero(~good)
+        if bad_rows == "error":
+            raise BadRowError(problem(int(bad[0])))
+        reasons = np.where(short, 1, np.where(~label_ok, 3, 2))   # REASONS codes, first failing check wins
+        for i in bad:
+            full = len(report.examples) >= report.max_examples
+            report.add(REASONS[int(reasons[i])], 1, None if full else problem(int(i)))
     label = (label[good] > 0).astype(np.float32)
     n = int(good.sum())
     dense = np.stack(dense_cols, 1)[good] if dense_cols else np.zeros((n, 0), np.float32)
@@ -196,8 +211,8 @@ def table_dataset(paths: Sequence[str], schema: TableSchema, spec: FeatureSpec, 
                     raise BadRowError(f"{path}: file is empty")
                 report.add("empty_file", 1, f"empty_file: {path}")
                 continue
-            for df, start in _chunks(path, schema, chunk_rows, bad_rows, report):
-                part = _decode(df, start, path, schema, bad_rows, report)
+            for df, line_nos in _chunks(path, schema, chunk_rows, bad_rows, report):
+                part = _decode(df, line_nos, path, schema, bad_rows, report)
                 if shuffle:
                     perm = rng.permutation(len(part[0]))
                     part = tuple(a[perm] for a in part)
