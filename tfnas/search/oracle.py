@@ -6,10 +6,22 @@ The architecture travels in each keras-tuner trial as JSON in the hyperparameter
 `FailurePolicy` as `run_search`: `EvaluatorTuner` evaluates through `evaluate_guarded` and reports costs as
 ``cost_<name>`` metrics and a failure as ``failed`` = 1; the oracle turns them back into the Record's costs and
 status (the error text travels in memory, so a distributed worker's failure reads "failed on a worker").
+
+Crash safety (keras-tuner writes its files in place, so a chief killed mid-write left a torn trial.json or
+oracle.json that no reload could read): oracle.json, every trial.json and the tuner's file are written to a
+temporary name and renamed into place (same paths and JSON as keras-tuner's).  `end_trial` saves the oracle
+once, after the Strategy has been told (keras-tuner's own save inside it would otherwise leave a state where
+the trial has ended but the Strategy still waits for it, and a resume would run it as an extra trial).  On
+reload, a trial.json that oracle.json never recorded (killed between the two writes of a new trial) is
+dropped, and temporary files of a killed write are removed.
 """
 from __future__ import annotations
 
+import glob
+import json
 import math
+import os
+import tempfile
 
 import keras_tuner
 from keras_tuner.src.engine import trial as trial_module
@@ -24,6 +36,29 @@ ARCH_HP = "architecture"
 TRIAL_HP = "strategy_trial_id"
 COST_PREFIX = "cost_"
 FAILED_METRIC = "failed"
+
+
+def save_json_atomic(path: str, state) -> None:
+    """`json.dumps(state)` (keras-tuner's own encoding) to a temporary file beside `path`, then renamed over
+    it: a kill leaves the old file or the new one, never part of one."""
+    text = json.dumps(state)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def remove_stale_temps(path: str) -> None:
+    """Delete the temporary files `save_json_atomic(path, ...)` calls killed mid-write left behind."""
+    for tmp in glob.glob(os.path.join(glob.escape(os.path.dirname(path)), f".{os.path.basename(path)}.*.tmp")):
+        os.unlink(tmp)
 
 
 def architecture_from_hp(hp: keras_tuner.HyperParameters) -> Architecture:
@@ -48,6 +83,23 @@ class StrategyOracle(keras_tuner.Oracle):
         self.policy = policy or FailurePolicy()
         self.errors: dict[str, str] = {}   # keras-tuner trial id -> error text, filled by EvaluatorTuner
         self._streak = 0
+        self._defer_save = False
+
+    def save(self):
+        if not self._defer_save:
+            save_json_atomic(self._get_oracle_fname(), self.get_state())
+
+    def _save_trial(self, trial):
+        save_json_atomic(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+
+    def reload(self):
+        remove_stale_temps(self._get_oracle_fname())
+        for path in glob.glob(os.path.join(glob.escape(self._project_dir), "trial_*", "trial.json")):
+            remove_stale_temps(path)
+        super().reload()
+        recorded = set(self.start_order)
+        for trial_id in [t for t in self.trials if t not in recorded]:
+            del self.trials[trial_id]     # written by a create_trial killed before it saved the oracle
 
     def populate_space(self, trial_id):
         trial = self.strategy.ask()
@@ -58,13 +110,19 @@ class StrategyOracle(keras_tuner.Oracle):
                 "values": {ARCH_HP: trial.arch.to_json(), TRIAL_HP: trial.id}}
 
     def end_trial(self, trial):
-        super().end_trial(trial)
+        self._defer_save = True         # one save below, once the Strategy knows the result (module doc)
+        try:
+            super().end_trial(trial)
+        finally:
+            self._defer_save = False
         trial = self.trials[trial.trial_id]
         if trial.status not in (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED,
                                 trial_module.TrialStatus.INVALID):
+            self.save()
             return
         strategy_id = int(trial.hyperparameters.get(TRIAL_HP))
         if strategy_id not in self.strategy.pending:
+            self.save()
             return  # a retried trial already told
         values = {name: float(trial.metrics.get_last_value(name))
                   for name in trial.metrics.metrics if trial.metrics.get_last_value(name) is not None}
@@ -100,6 +158,16 @@ class EvaluatorTuner(keras_tuner.Tuner):
     def __init__(self, oracle: StrategyOracle, evaluator: Evaluator, **kwargs):
         super().__init__(oracle=oracle, hypermodel=None, **kwargs)
         self.evaluator = evaluator
+
+    def save(self):
+        """keras-tuner's save (the oracle's, then this tuner's file), the tuner's file written atomically."""
+        if not self._is_worker():
+            self.oracle.save()
+        save_json_atomic(self._get_tuner_fname(), self.get_state())
+
+    def reload(self):
+        remove_stale_temps(self._get_tuner_fname())
+        super().reload()
 
     def run_trial(self, trial, *args, **kwargs):
         oracle = self.oracle
