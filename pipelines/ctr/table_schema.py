@@ -33,14 +33,14 @@ class SchemaError(ValueError):
     """A table schema mistake; the message names the key (and the file when loaded from one)."""
 
 
-def _names(value, key: str) -> tuple[str, ...]:
+def _names(value, key: str, what: str = "column name") -> tuple[str, ...]:
     if isinstance(value, str):
-        raise SchemaError(f"{key}: expected a list of column names, got the string {value!r}")
+        raise SchemaError(f"{key}: expected a list of {what}s, got the string {value!r}")
     if not isinstance(value, (list, tuple)):
-        raise SchemaError(f"{key}: expected a list of column names, got {type(value).__name__}")
+        raise SchemaError(f"{key}: expected a list of {what}s, got {type(value).__name__}")
     for i, v in enumerate(value):
         if not isinstance(v, str) or not v:
-            raise SchemaError(f"{key}[{i}]: expected a column name (non-empty string), got {v!r}")
+            raise SchemaError(f"{key}[{i}]: expected a {what} (non-empty string), got {v!r}")
     return tuple(value)
 
 
@@ -140,7 +140,7 @@ class TableSchema:
             set_(self, "delimiter", "\t")
         if not isinstance(self.delimiter, str) or len(self.delimiter) != 1:
             raise SchemaError(f"delimiter: expected one character, got {self.delimiter!r}")
-        set_(self, "missing_values", _names(self.missing_values, "missing_values") if self.missing_values
+        set_(self, "missing_values", _names(self.missing_values, "missing_values", "missing-value token") if self.missing_values
              else ())
         _positive_int(self.default_vocab_size, "default_vocab_size", 2)
         if not isinstance(self.vocab_sizes, dict):
