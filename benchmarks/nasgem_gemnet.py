@@ -1,6 +1,7 @@
 """GEMNet on the digits proxy: WL encoder fit on the 30-node space, scoring rate of 100k sampled cells, a
 bootstrap search with a short-training evaluator, then the found cell, a random cell of the same space and
-MobileNetV2 (alpha 0.35, 32x32 input: its minimum) trained by the same recipe; params, MACs, accuracy.
+MobileNetV2 at the found net's MACs (32x32 input: its minimum) and ShrinkCNN (AutoShrink's cell in its
+macro network) trained by the same recipe; params, MACs, accuracy.
 
     python benchmarks/nasgem_gemnet.py --quick      # 6 searched cells, 1-epoch proxy, 3-epoch finals
 Writes <out>/report.json; the search state is checkpointed (rerun to resume). Every number is measured here.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -28,36 +30,89 @@ from tfnas.search.loop import run_search  # noqa: E402
 from tfnas.space import Objective  # noqa: E402
 
 
-def mobilenet_v2(run_dir, epochs, seed):
-    """MobileNetV2 (alpha 0.35, random init) on 32x32 digits through the core train()."""
-    import tensorflow as tf
-
+def train_reference(model, size, run_dir, epochs, seed):
+    """A reference network on digits at `size` x `size` through the core train(), GEMNet's recipe
+    (Adam 1e-3, batch 64, the same 80/20 split, best validation epoch kept)."""
     from pipelines.vision.dataset import image_dataset
     from tfnas.metrics import count_params, macs_per_example
-    from tfnas.train import seeding
     from tfnas.train.optimizers import make_optimizer
     from tfnas.train.task import ClassificationTask
     from tfnas.train.trainer import train
-    (xt, yt), (xv, yv) = digits_split(0, size=32)
-    with seeding.seeded(seed):
-        base = tf.keras.applications.MobileNetV2((32, 32, 3), alpha=0.35, include_top=False, weights=None,
-                                                 pooling="avg")
-        model = tf.keras.Sequential([base, tf.keras.layers.Dense(10, name="logits")])
-        model.build((None, 32, 32, 3))
-        out = train(model, ClassificationTask(num_classes=10), image_dataset(xt, yt, 64, shuffle=True, seed=seed),
-                    image_dataset(xv, yv, 256), epochs=epochs, optimizer=make_optimizer("adam", 1e-3),
-                    run_dir=run_dir, kind="nasgem_gemnet", monitor="val_accuracy", mode="max")
+    (xt, yt), (xv, yv) = digits_split(0, size=size)
+    out = train(model, ClassificationTask(num_classes=10), image_dataset(xt, yt, 64, shuffle=True, seed=seed),
+                image_dataset(xv, yv, 256), epochs=epochs, optimizer=make_optimizer("adam", 1e-3),
+                run_dir=run_dir, kind="nasgem_gemnet", monitor="val_accuracy", mode="max")
     return {"val_accuracy": float((out["best"] or {}).get("val_accuracy", float("nan"))),
-            "params": count_params(model), "macs": macs_per_example(model), "seconds": out["seconds"]}
+            "params": count_params(model), "macs": macs_per_example(model), "input_size": size,
+            "epochs": out["epochs_run"], "seconds": out["seconds"]}
+
+
+def mobilenet_v2_at_macs(target_macs, run_dir, epochs, seed):
+    """MobileNetV2 from scratch on 32x32 digits (its minimum input), the width multiplier whose MACs are
+    closest to `target_macs`; BatchNorm momentum 0.9 as in AutoShrink's deploy (Keras' 0.999 leaves the
+    moving statistics at their initial values after a few hundred steps: inference at chance)."""
+    from tfnas.autoshrink.deploy import mobilenet_alpha_for_macs, mobilenet_v2
+    from tfnas.train import seeding
+    alpha, _ = mobilenet_alpha_for_macs((32, 32, 3), 10, target_macs)
+    with seeding.seeded(seed):
+        result = train_reference(mobilenet_v2((32, 32, 3), 10, alpha), 32, run_dir, epochs, seed)
+    return {"alpha": alpha, **result}
+
+
+def shrinkcnn_cell(path, out, quick):
+    """AutoShrink's cell: `path` (a search's best_cell.json) or a small edge-shrinking search run here through
+    the CLI (resumable: rerun continues it)."""
+    from tfnas.graph import Architecture
+    if path is None:
+        path = os.path.join(out, "shrink_search", "best_cell.json")
+        if not os.path.exists(path):
+            size = ["--nodes", "5", "--candidates", "3", "--epochs", "5", "--train-per-class", "100"] if quick else \
+                ["--nodes", "6", "--candidates", "5", "--epochs", "10", "--train-per-class", "200"]
+            cmd = [sys.executable, "-m", "tfnas", "autoshrink", "search-cnn", "--out", os.path.dirname(path),
+                   "--image-size", "16", "--no-progress", *size]
+            print("AutoShrink search:", " ".join(cmd[2:]), flush=True)
+            subprocess.run(cmd, check=True)
+    return Architecture.load(path), path
+
+
+SHRINKCNN_WIDTHS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+
+
+def _shrinkcnn_model(cell, width):
+    from tfnas.autoshrink.cnn import build_cnn, small_shrink_cnn
+    return build_cnn(cell, (16, 16, 3), 10, small_shrink_cnn(width, (1, 1, 1, 1, 1)), name="shrinkcnn")
+
+
+def shrinkcnn_width_for_macs(cell, target_macs):
+    """The width multiplier of SHRINKCNN_WIDTHS whose ShrinkCNN MACs are closest (log scale) to `target_macs`."""
+    from tfnas.metrics import macs_per_example
+    gaps = {w: abs(np.log(macs_per_example(_shrinkcnn_model(cell, w))) - np.log(target_macs))
+            for w in SHRINKCNN_WIDTHS}
+    return min(gaps, key=gaps.get)
+
+
+def shrinkcnn(cell, run_dir, epochs, seed, width):
+    """ShrinkCNN of AutoShrink's macro at CPU size (5 stages of one cell, head 256, stem stride 1) on 16x16."""
+    from tfnas.train import seeding
+    with seeding.seeded(seed):
+        model = _shrinkcnn_model(cell, width)
+        return {"width": width, "cell_nodes": len(cell), "cell_edges": cell.num_edges(),
+                **train_reference(model, 16, run_dir, epochs, seed)}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="runs/bench_nasgem_gemnet")
+    ap.add_argument("--shrinkcnn-cell", default=None,
+                    help="AutoShrink best_cell.json for the ShrinkCNN row (default: a small search run here)")
+    ap.add_argument("--shrinkcnn-width", type=float, default=None,
+                    help="ShrinkCNN width multiplier (default: the one closest to the found net's MACs)")
+    ap.add_argument("--final-epochs", type=int, default=None, help="epochs of every final (default 3 quick, 20)")
     ap.add_argument("--score", type=int, default=100_000, help="cells sampled and scored by the predictor")
     args = ap.parse_args(argv)
     trials, proxy_epochs, final_epochs = (6, 1, 3) if args.quick else (30, 3, 20)
+    final_epochs = args.final_epochs or final_epochs
     os.makedirs(args.out, exist_ok=True)
     space = GEMNetSpace(max_nodes=30)
     fz = GraphFeaturizer(space.labels(), space.max_nodes)
@@ -93,8 +148,18 @@ def main(argv=None):
         r = train_gemnet(arch, os.path.join(args.out, name), final_epochs, 16, seed=0)
         report["finals"][name] = r
         print(name, json.dumps(r), flush=True)
-    report["finals"]["mobilenet_v2_0.35"] = mobilenet_v2(os.path.join(args.out, "mobilenet_v2"), final_epochs, 0)
-    print("mobilenet_v2_0.35", json.dumps(report["finals"]["mobilenet_v2_0.35"]), flush=True)
+    found_macs = report["finals"]["gemnet_found"]["macs"]
+    report["finals"]["mobilenet_v2"] = mobilenet_v2_at_macs(found_macs, os.path.join(args.out, "mobilenet_v2"),
+                                                            final_epochs, 0)
+    print("mobilenet_v2", json.dumps(report["finals"]["mobilenet_v2"]), flush=True)
+    cell, cell_path = shrinkcnn_cell(args.shrinkcnn_cell, args.out, args.quick)
+    width = args.shrinkcnn_width or shrinkcnn_width_for_macs(cell, found_macs)
+    report["finals"]["shrinkcnn"] = {"cell": cell_path, **shrinkcnn(cell, os.path.join(args.out, "shrinkcnn"),
+                                                                       final_epochs, 0, width)}
+    print("shrinkcnn", json.dumps(report["finals"]["shrinkcnn"]), flush=True)
+    print(f"{'model':14s} {'val acc':>8s} {'params':>9s} {'MACs':>11s}")
+    for name, r in report["finals"].items():
+        print(f"{name:14s} {100 * r['val_accuracy']:7.2f}% {r['params']:9,d} {r['macs']:11,.0f}")
     write_json_atomic(os.path.join(args.out, "report.json"), report)
 
 
