@@ -3,6 +3,7 @@ CSV -> infer-schema -> split --by-time -> ctr leaderboard -> nasrec run (exports
 configs/click_log_request.json, sent here to the SavedModel's serving signature instead of TF Serving."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -20,25 +21,46 @@ def sh(cwd, *args):
     return proc.stdout + "\n" + proc.stderr
 
 
+INFER_NOTES = ("clicked: label", "ts: left out (a time column; split on it with --by-time ts)",
+               "user_id: categorical (text, 500 distinct)", "ad-id: categorical (ids, 50 distinct)",
+               "price: dense (numbers)", "capital-gain: dense (numbers)", "device type: categorical (text, 4 distinct)",
+               "region: categorical (text, 4 distinct)",
+               "genres: multi-valued, separator '|', 3 slots (8 distinct tokens)",
+               "missing tokens: ['?', 'NA']")
+RENAMES = "'capital-gain' -> 'capital_gain', 'ad-id' -> 'ad_id', 'device type' -> 'device_type'"
+
+
 @pytest.mark.slow
 def test_readme_click_log_walkthrough(tmp_path):
     d = str(tmp_path)
+    os.symlink(os.path.join(ROOT, "configs"), os.path.join(d, "configs"))   # the README runs from the repo root
     sh(d, sys.executable, "-m", "pipelines.ctr.example_log", "clicks.csv", "--rows", "10000")
     out = sh(d, TFNAS, "data", "infer-schema", "clicks.csv", "--out", "clicks.schema.json")
-    assert "genres: multi-valued, separator '|'" in out and "ts: left out" in out
+    for note in INFER_NOTES:                                           # the README's output block, line by line
+        assert f"  {note}\n" in out, note
+    assert "wrote clicks.schema.json: label 'clicked', 2 dense, 4 categorical, 1 multi-valued columns" in out
     out = sh(d, TFNAS, "data", "split", "clicks.csv", "--format", "table", "--schema", "clicks.schema.json",
              "--by-time", "ts", "--out", "data/clicks")
-    rows = json.loads(next(line for line in out.splitlines() if line.startswith('{"out"')))["rows"]
-    assert rows == {"train": 8000, "valid": 1000, "test": 1000}
+    split = json.loads(next(line for line in out.splitlines() if line.startswith('{"out"')))
+    assert split["rows"] == {"train": 8000, "valid": 1000, "test": 1000}
+    assert split["positives"] == {"train": 1206, "valid": 145, "test": 139}
+    assert split["split_by"]["by"] == "time" and split["split_by"]["column"] == "ts"
     out = sh(d, TFNAS, "ctr", "leaderboard", "--data", "data/clicks", "--models", "mlp,deepfm", "--epochs", "3",
              "--batch-size", "128", "--logdir", "runs/clicks_leaderboard", "--export-name", "clicks_best")
-    assert "best:" in out and os.path.isdir(os.path.join(d, "saved_models", "clicks_best", "1"))
-    out = sh(d, TFNAS, "nasrec", "run", "--config", os.path.join(ROOT, "configs", "click_log_nasrec.json"),
-             "--no-progress")
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()
+            if line.split()[:1] in (["logreg"], ["hgb"], ["mlp"], ["deepfm"]) and len(line.split()) > 3}
+    assert rows == {"logreg": "reference", "hgb": "reference", "mlp": "deep", "deepfm": "deep"}, out[-3000:]
+    assert "mean +- std over 3 seed(s)" in out and out.count(RENAMES) == 1
+    assert re.search(r"best: (mlp|deepfm) \(seed \d, by validation logloss\) exported to saved_models/clicks_best/1",
+                     out)
+    assert "reloaded saved_models/clicks_best/1 in a fresh process: 512 raw test rows" in out
+    assert os.path.isdir(os.path.join(d, "saved_models", "clicks_best", "1"))
+    out = sh(d, TFNAS, "nasrec", "run", "--config", "configs/click_log_nasrec.json")
     export = os.path.join(d, "saved_models", "click_nasrec", "1")
-    assert "exported: saved_models/click_nasrec/1" in out
-    assert out.count("'capital-gain' -> 'capital_gain'") == 1 and "Sanitizing" not in out   # printed once, no warning
-    assert "Unable to register" not in out                                                    # TF start-up noise hidden
+    assert "exported: saved_models/click_nasrec/1" in out and "Pareto front (val_logloss vs FLOPs/example)" in out
+    assert re.search(r"\[nasrec\] exported cand_\d+ to saved_models/click_nasrec/1; reloaded in a fresh process", out)
+    assert out.count(RENAMES) == 1 and "Sanitizing" not in out   # the renames printed once, not warned
+    assert "Unable to register" not in out                        # TF start-up noise hidden
     with open(os.path.join(export, "assets.extra", "signature_inputs.json")) as f:
         assert json.load(f)["device type"] == "device_type"
 
