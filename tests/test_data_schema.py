@@ -106,3 +106,22 @@ def test_signature_names_keep_valid_and_sanitise_the_rest():
     assert len(set(names.values())) == len(names)
     assert "'device type' -> 'device_type'" in describe_renames(spec)
     assert describe_renames(FeatureSpec(("I1",), ("C1",), (10,))) is None
+
+
+def test_broken_table_schema_in_dataset_json_names_file_and_key(tmp_path):
+    """A hand-edited dataset.json with a bad table_schema: one line naming the file and the key."""
+    import json
+
+    from pipelines.ctr.dataset import make_split_dataset
+    from pipelines.ctr.schema import FeatureSpec, save_spec
+    (tmp_path / "train.csv").write_text("clicked,price\n1,2\n")
+    (tmp_path / "valid.csv").write_text("clicked,price\n0,3\n")
+    save_spec(tmp_path, FeatureSpec(("price",), (), ()),
+              {"format": "table", "table_schema": {"label": "clicked", "dense": "price"}})
+    with pytest.raises(ValueError, match=r"dataset\.json: table_schema: dense: expected a list of column names"):
+        make_split_dataset(tmp_path, "train", 4)
+    info = json.loads((tmp_path / "dataset.json").read_text())
+    del info["table_schema"]
+    (tmp_path / "dataset.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"dataset\.json: table_schema: expected a JSON object"):
+        make_split_dataset(tmp_path, "train", 4)

@@ -56,7 +56,9 @@ def make_split_dataset(data_dir, split: str, batch_size: int, **kw) -> tf.data.D
     spec = kw.pop("spec", None) or load_spec(data_dir)
     if fmt == "table" and "table_schema" not in kw:
         from pipelines.ctr.table import TableSchema
-        kw["table_schema"] = TableSchema.from_dict(info["table_schema"])
+        kw["table_schema"] = TableSchema.from_dict(info.get("table_schema"),
+                                                   where=f"{os.path.join(os.fspath(data_dir), 'dataset.json')}: "
+                                                         f"table_schema")
     paths = split_paths(data_dir)[split]
     if not paths:
         raise FileNotFoundError(f"{data_dir}: no files for split {split!r}")

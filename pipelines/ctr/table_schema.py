@@ -140,8 +140,8 @@ class TableSchema:
             set_(self, "delimiter", "\t")
         if not isinstance(self.delimiter, str) or len(self.delimiter) != 1:
             raise SchemaError(f"delimiter: expected one character, got {self.delimiter!r}")
-        set_(self, "missing_values", _names(self.missing_values, "missing_values", "missing-value token") if self.missing_values
-             else ())
+        set_(self, "missing_values",
+             _names(self.missing_values, "missing_values", "missing-value token") if self.missing_values else ())
         _positive_int(self.default_vocab_size, "default_vocab_size", 2)
         if not isinstance(self.vocab_sizes, dict):
             raise SchemaError(f"vocab_sizes: expected an object {{column: size}}, got {self.vocab_sizes!r}")
