@@ -137,6 +137,15 @@ def test_resume_is_exact_on_a_dataset_of_unknown_cardinality(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_training_data_with_no_rows_is_an_error(tmp_path):
+    x, y = _data()
+    empty = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: False).batch(16)
+    with pytest.raises(ValueError, match="epoch 1 got no batch: the training data has no usable rows"):
+        train(_model(), ClassificationTask(), empty, epochs=2, optimizer=tf.keras.optimizers.Adam(0.05),
+              run_dir=str(tmp_path / "run"))
+    assert not os.path.exists(tmp_path / "run" / "checkpoints" / "last" / "checkpoint")
+
+
 def test_kill_between_history_row_and_checkpoint_gives_no_duplicate(tmp_path):
     full, full_out = _run(tmp_path / "full", 4, restore_best=False)
     with pytest.raises(KeyboardInterrupt):

@@ -106,9 +106,15 @@ def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: 
            CurvesPlot(run_dir, keys=curve_keys), *callbacks, state]
     start = time.perf_counter()
     if done < epochs and not state.stopped():
-        model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=done,
-                  steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
-                  callbacks=cbs, verbose=verbose)
+        try:
+            model.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=done,
+                      steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                      callbacks=cbs, verbose=verbose)
+        except ValueError as exc:
+            if "(Empty logs)" not in str(exc):     # Keras's words for an epoch that got no batch at all
+                raise
+            raise ValueError(f"train: epoch {done + 1} got no batch: the training data has no usable rows (empty "
+                             "split, or every row skipped under bad_rows='skip')") from None
     seconds = time.perf_counter() - start
 
     best_epoch = int(state.best_epoch.numpy()) or None
