@@ -94,6 +94,17 @@ def test_criteo_wrong_field_count_and_skip(tmp_path):
     assert "bad rows skipped: 3" in report.summary()
 
 
+def test_skip_drops_batches_with_no_usable_row(tmp_path):
+    """A batch whose rows were all skipped is not handed to training (a 0-row batch trained to loss 0.0)."""
+    lines = ["2" + criteo_line(i)[1:] for i in range(12)] + [criteo_line(i) for i in range(3)]  # 12 bad labels
+    path = write(tmp_path / "data.txt", lines)
+    sizes = [len(b["label"]) for b in make_dataset(path, "criteo", SPEC, 4, processed=False, bad_rows="skip",
+                                                    report=BadRowReport())]
+    assert sizes == [3]
+    bad = write(tmp_path / "bad.txt", lines[:12])
+    assert list(make_dataset(bad, "criteo", SPEC, 4, processed=False, bad_rows="skip", report=BadRowReport())) == []
+
+
 def test_empty_file_error_and_skip(tmp_path):
     empty = write(tmp_path / "empty.txt", [])
     good = write(tmp_path / "good.txt", [criteo_line(i) for i in range(5)])

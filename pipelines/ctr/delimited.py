@@ -171,10 +171,10 @@ def line_dataset(paths: Sequence[str], fmt: LineFormat, batch_size: int, *, shuf
     if repeat:
         lines = lines.repeat()
 
-    def parse_all(*batch):
-        raw = parse(batch[-1], batch[0] if tagged else None)
-        return preprocess(raw) if preprocess is not None else raw
-
-    ds = lines.batch(batch_size).map(parse_all, num_parallel_calls=tf.data.AUTOTUNE,
-                                     deterministic=True)
+    ds = lines.batch(batch_size).map(lambda *batch: parse(batch[-1], batch[0] if tagged else None),
+                                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if tagged:  # a batch whose every row was skipped is dropped: data with no usable row gives no batch at all
+        ds = ds.filter(lambda raw: tf.shape(raw["label"])[0] > 0)
+    if preprocess is not None:
+        ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
