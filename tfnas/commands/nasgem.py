@@ -173,6 +173,10 @@ def _check_search(args) -> None:
     for field in ("trials", "pool_size", "batch", "proxy_epochs", "proxy_filters", "max_nodes"):
         if getattr(args, field) < 1:
             raise ValueError(f"--{field.replace('_', '-')} must be >= 1, got {getattr(args, field)}")
+    if args.encoding == "embedding" and not args.encoder:
+        raise ValueError("--encoding embedding needs --encoder FOLDER (from `tfnas nasgem fit-encoder`)")
+    if args.encoder and not os.path.isdir(args.encoder):
+        raise FileNotFoundError(f"--encoder {args.encoder}: no such folder (from `tfnas nasgem fit-encoder`)")
     if args.space == "nb101" and not args.nb101:
         raise ValueError("--space nb101 needs --nb101 nasbench_only108.tfrecord")
     if args.nb101 and not os.path.exists(args.nb101):
