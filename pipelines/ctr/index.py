@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 
-from pipelines.ctr.badrows import REASONS, BadRowError, BadRowReport, check_policy
+from pipelines.ctr.badrows import BadRowError, BadRowReport, check_policy
 from pipelines.ctr.folder import SPLITS, split_paths
 from pipelines.ctr.formats import check_format, default_spec
 from pipelines.ctr.schema import save_spec
-from pipelines.ctr.split import _Reader
+from pipelines.ctr.split import _Reader, apply_bad_row_policy
 
 
 def index_folder(data_dir: str, fmt: str, table_schema=None, bad_rows: str = "error",
@@ -39,11 +39,7 @@ def index_folder(data_dir: str, fmt: str, table_schema=None, bad_rows: str = "er
         rows[split] = pos[split] = 0
         for path in paths[split]:
             for _, _, start, (keep, labels, _, problems) in reader.read(path, bad_rows, report):
-                for i, code, message in problems:
-                    where = f"{path}:{start + i}: {message}"
-                    if bad_rows == "error":
-                        raise BadRowError(where)
-                    report.add(REASONS[code], 1, where)
+                apply_bad_row_policy(problems, path, start, bad_rows, report)
                 rows[split] += int(keep.sum())
                 pos[split] += int(labels[keep].sum())
     if rows["train"] == 0:

@@ -317,14 +317,20 @@ def _all_times(inputs, reader: _Reader) -> np.ndarray:
     return times
 
 
-def _write(lines, start, parsed, path, layout, assigner, outs, rows, pos, bad_rows, report, bar) -> None:
-    """Apply the bad-row policy to one parsed chunk, assign its rows a split and write them."""
-    keep, labels, keys, problems = parsed
+def apply_bad_row_policy(problems, path, start, bad_rows, report) -> None:
+    """The chunk's bad rows (`(index, reason code, message)`, from `_Reader.read`) as `path:line: message`: raised
+    under policy "error", counted with the example under "skip"."""
     for i, code, message in problems:
         where = f"{path}:{start + i}: {message}"
         if bad_rows == "error":
             raise BadRowError(where)
         report.add(REASONS[code], 1, where)
+
+
+def _write(lines, start, parsed, path, layout, assigner, outs, rows, pos, bad_rows, report, bar) -> None:
+    """Apply the bad-row policy to one parsed chunk, assign its rows a split and write them."""
+    keep, labels, keys, problems = parsed
+    apply_bad_row_policy(problems, path, start, bad_rows, report)
     idx = np.flatnonzero(keep)
     labels = labels[idx]
     if not len(idx):

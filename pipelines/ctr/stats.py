@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 
-from pipelines.ctr.badrows import REASONS, BadRowError, BadRowReport, check_policy
+from pipelines.ctr.badrows import BadRowReport, check_policy
 from pipelines.ctr.schema import FeatureSpec
-from pipelines.ctr.split import _Reader
+from pipelines.ctr.split import _Reader, apply_bad_row_policy
 from pipelines.ctr.table_schema import split_row
 
 _SPACE = float(2 ** 62)
@@ -111,11 +111,7 @@ def _text_batches(path, fmt, spec, table_schema, line_format, bad_rows, report):
     reader = _Reader(fmt, table_schema, line_format, None, None)
     decode = None
     for layout, lines, start, (keep, _, _, problems) in reader.read(path, bad_rows, report):
-        for i, code, message in problems:
-            where = f"{path}:{start + i}: {message}"
-            if bad_rows == "error":
-                raise BadRowError(where)
-            report.add(REASONS[code], 1, where)
+        apply_bad_row_policy(problems, path, start, bad_rows, report)
         decode = decode or _TextDecoder(fmt, spec, table_schema, line_format, layout)
         yield decode([line for line, k in zip(lines, keep) if k])
 
