@@ -62,6 +62,14 @@ def test_search_nb101_file(tmp_path, capsys):
     assert "best accuracy" in capsys.readouterr().out
     assert main(["nasgem", "search", "--space", "nb101", "--run-dir", str(run)]) != 0   # no --nb101: named
     assert "--nb101" in capsys.readouterr().err
+    import os
+    import socket
+
+    from tfnas.runlock import LOCK_NAME
+    holder = {"pid": os.getppid(), "host": socket.gethostname(), "since": 0, "command": "another writer"}
+    (run / LOCK_NAME).write_text(json.dumps(holder))                            # one writer per run folder
+    assert main(args) != 0
+    assert "lock" in capsys.readouterr().err.lower()
 
 
 @pytest.mark.slow

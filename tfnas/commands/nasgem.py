@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     f.add_argument("--epochs", type=int, default=10)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--out", required=True, help="output folder (encoder.keras + encoder.json with the fit report)")
-    f.set_defaults(func=_fit_encoder)
+    f.set_defaults(func=_fit_encoder, lock_arg="out")    # one writer per run folder (tfnas/runlock.py)
 
     e = sub.add_parser("encode", help="encode NB201 cells (adjacency, hashed WL or a fitted encoder) into an .npz")
     e.add_argument("--encoding", choices=("adjacency", "wl", "embedding"), default="wl")
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--cache", default=None)
     s.add_argument("--run-dir", default="runs/nasgem/search")
-    s.set_defaults(func=_search)
+    s.set_defaults(func=_search, lock_arg="run_dir")
 
     t = sub.add_parser("train", help="train GEMNet around a cell on the built-in digits data (core train())")
     t.add_argument("--cell", default=None, help="cell JSON (Architecture); default: a seeded sample of the space")
@@ -66,7 +66,7 @@ def register(subparsers) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     t.add_argument("--run-dir", default="runs/nasgem/gemnet")
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_train, lock_arg="run_dir")
 
     x = sub.add_parser("export", help="export a trained GEMNet run to SavedModel (serving layout) and TFLite")
     x.add_argument("--run-dir", default="runs/nasgem/gemnet")
