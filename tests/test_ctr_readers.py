@@ -218,7 +218,7 @@ def test_table_bad_rows(tmp_path, table_schema):
     out = read_all(path, "table", table_schema.spec(), table_schema=table_schema, bad_rows="skip", report=report)
     assert len(out["label"]) == 28 and dict(report.counts) == {"field_count": 1, "not_a_number": 1}
     bad = TableSchema("clicked", ("nope",))
-    with pytest.raises(ValueError, match=r"bad\.csv:1: columns \['nope'\] not in header"):
+    with pytest.raises(ValueError, match=r"bad\.csv:1: schema column\(s\) not in the header \(dense: 'nope'\)"):
         make_dataset(path, "table", bad.spec(), 4, table_schema=bad)
 
 

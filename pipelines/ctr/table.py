@@ -48,9 +48,7 @@ def _check_columns(path: str, schema: TableSchema) -> None:
     else:
         names = _header(path, schema.delimiter_of(path))
         where = f"{path}:1"
-    missing = [c for c in schema.columns if c not in names]
-    if missing:
-        raise ValueError(f"{where}: columns {missing} not in header {names}")
+    schema.check_header(names, where)
 
 
 def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
@@ -76,9 +74,7 @@ def _chunks(path: str, schema: TableSchema, chunk_rows: int, bad_rows: str,
     codec = compression(path)
     if codec not in _PANDAS_CODEC:
         raise ValueError(f"{path}: {codec}-compressed input is not supported; decompress it or use gzip/bz2")
-    missing = [c for c in schema.columns if c not in header]
-    if missing:
-        raise ValueError(f"{path}:1: columns {missing} not in header {header}")
+    schema.check_header(header, f"{path}:1")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, chunksize=chunk_rows,

@@ -170,6 +170,15 @@ class TableSchema:
         """Columns read from the file."""
         return (self.label, *self.dense, *self.categorical, *(m.name for m in self.multi_valued))
 
+    def check_header(self, header: Sequence[str], where: str) -> None:
+        """A declared column missing from the file's header is an error naming the schema key that declares it."""
+        keys = [("label", [self.label]), ("dense", self.dense), ("categorical", self.categorical),
+                ("multi_valued", [m.name for m in self.multi_valued])]
+        missing = [f"{key}: {c!r}" for key, cols in keys for c in cols if c not in header]
+        if missing:
+            raise ValueError(f"{where}: schema column(s) not in the header ({'; '.join(missing)}); "
+                             f"header: {list(header)}")
+
     def vocab_size(self, sparse_name: str) -> int:
         """Table size of one sparse feature (a slot `tags_2` inherits the size given for `tags`)."""
         if sparse_name in self.vocab_sizes:
@@ -249,9 +258,7 @@ class TableSchema:
     # ------------------------------------------------------------------ row checks (used by `data split`)
     def header_index(self, header: Sequence[str], where: str) -> dict[str, int]:
         """{column: position} for the declared columns; a missing one is an error naming the file."""
-        missing = [c for c in self.columns if c not in header]
-        if missing:
-            raise ValueError(f"{where}: columns {missing} not in header {list(header)}")
+        self.check_header(header, where)
         return {c: list(header).index(c) for c in self.columns}
 
 
