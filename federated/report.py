@@ -78,6 +78,7 @@ def plot_rounds(results: dict, path: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     first = results["runs"][0]["seed"] if results["runs"] else None
     fed = [r for r in results["runs"] if r.get("history") and r["seed"] == first]
@@ -94,6 +95,11 @@ def plot_rounds(results: dict, path: str) -> None:
             ax.plot([h["round"] for h in hs], [h["auc_pooled"] for h in hs], marker=".", label=c)
         ax.set_title(f"{r['model']} {r['algorithm']} (seed {first})", fontsize=8)
         ax.set_xlabel("round")
+        rounds = [h["round"] for h in r["history"]]
+        if rounds:
+            ax.set_xlim(min(rounds) - 0.5, max(rounds) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))   # rounds are whole numbers
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.grid(alpha=0.3)
     for row in axes:
         row[0].set_ylabel("val ROC-AUC (pooled tiles)")

@@ -37,6 +37,8 @@ def plot_front(results: dict, path: str, metric: str = "val_logloss", max_flops:
     fig, ax = plt.subplots(figsize=(6, 4))
     for kind, colour in (("nasrec", "tab:red"), ("baseline", "tab:blue")):
         names = [k for k, v in deep.items() if v["kind"] == kind]
+        if not names:        # no legend entry for a kind with nothing drawn
+            continue
         ax.scatter([deep[k]["flops"] for k in names], [deep[k][metric] for k in names], c=colour,
                    label="found" if kind == "nasrec" else "hand-made")
         for k in names:

@@ -208,7 +208,10 @@ def plot_history(history: dict[str, list], path: str, keys=None) -> None:
             ax.plot(history["epoch"], history[f"val_{name}"], marker="o", label="val")
         ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epochs = history["epoch"]
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)      # one epoch: no 0.95..1.05 ticks around a lone point
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.legend()
     fig.tight_layout()
     tmp = path + ".tmp.png"
