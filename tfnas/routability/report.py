@@ -20,18 +20,29 @@ def _save(fig, path):
 
 
 def plot_maps(x, y, p, ids, channels, path, n: int = 3) -> str:
-    """One row per placement: each input channel, true hotspots, predicted hotspot probability."""
+    """One row per placement: each input channel, true hotspots, predicted hotspot probability; colour bars with
+    units, constant maps drawn flat and labelled with their value (a constant map must not read as a pattern)."""
     plt = _plt()
     n = min(n, len(x))
     cols = len(channels) + 2
     fig, axes = plt.subplots(n, cols, figsize=(2 * cols, 2 * n), squeeze=False)
     for r in range(n):
-        panels = [(x[r, ..., c], channels[c]) for c in range(len(channels))]
-        panels += [(y[r, ..., 0], "true hotspot"), (p[r, ..., 0], "predicted")]
-        for c, (img, title) in enumerate(panels):
-            axes[r, c].imshow(img, cmap="viridis")
-            axes[r, c].set_title(f"{ids[r]}\n{title}" if c == 0 else title, fontsize=6)
-            axes[r, c].axis("off")
+        panels = [(x[r, ..., c], channels[c], "model input (normalised)") for c in range(len(channels))]
+        panels += [(y[r, ..., 0], "true hotspot", "hotspot (0/1)"), (p[r, ..., 0], "predicted", "probability")]
+        for c, (img, title, unit) in enumerate(panels):
+            ax = axes[r, c]
+            if np.all(img == img.flat[0]):   # a constant map drawn as a flat grey field, labelled, no colour bar
+                ax.imshow(np.zeros_like(img, dtype=float), cmap="Greys", vmin=0, vmax=4, origin="lower")
+                ax.text(0.5, 0.5, f"constant\n{float(img.flat[0]):g}", ha="center", va="center", fontsize=6,
+                        transform=ax.transAxes)
+            else:
+                im = ax.imshow(img, cmap="viridis", origin="lower", vmin=0 if unit != "model input (normalised)"
+                               else None, vmax=1 if unit != "model input (normalised)" else None)
+                cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+                cb.ax.tick_params(labelsize=5)
+                cb.set_label(unit, fontsize=5)
+            ax.set_title(f"{ids[r]}\n{title}" if c == 0 else title, fontsize=6)
+            ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
