@@ -148,8 +148,10 @@ def test_checkpoint_resume_continues_at_saved_step(tmp_path):
     out = train_supernet(first, dataset(), 6, str(tmp_path / "b"), stop_at=4, **kw)   # "killed" at step 4
     assert out["step"] == 4
     resumed = make()                                   # a fresh process would see the same thing
-    out = train_supernet(resumed, dataset(), 6, str(tmp_path / "b"), **kw)
+    out = train_supernet(resumed, dataset(), 6, str(tmp_path / "b"), tensorboard_dir=str(tmp_path / "tb"),
+                         log_every=1, **kw)
     assert out["resumed_from"] == 4 and out["step"] == 6
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))            # TensorBoard scalars of the run
     for a, b in zip(straight.trainable_variables, resumed.trainable_variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
 

@@ -127,7 +127,8 @@ class Pipeline:
                                      warmup_steps=warmup, seed=sc.seed, **sp.extra, **sc.extra)
                 ds = self.data.dataset("train", sc.batch_size, train=True, seed=sc.seed)
                 train_supernet(net, ds, steps, self.path("supernet"), learning_rate=sc.learning_rate,
-                               save_every=sc.save_every, progress=self.progress)
+                               save_every=sc.save_every, progress=self.progress,
+                               tensorboard_dir=os.path.join(self.path("tensorboard"), "supernet"))
             self._supernet = net
         return self._supernet
 

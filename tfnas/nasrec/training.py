@@ -60,6 +60,29 @@ class _Progress(tf.keras.callbacks.Callback):
         self.bar.close()
 
 
+class _Scalars(tf.keras.callbacks.Callback):
+    """TensorBoard scalars of the supernet every `every` steps: loss, whole-supernet probability, learning rate."""
+
+    def __init__(self, logdir: str, every: int = 10):
+        super().__init__()
+        self.writer, self.every = tf.summary.create_file_writer(logdir), max(1, int(every))
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = batch + 1                     # train_supernet passes the global step index as `batch`
+        if step % self.every:
+            return
+        logs = logs or {}
+        opt = self.model.optimizer
+        lr = opt.learning_rate(opt.iterations) if callable(opt.learning_rate) else opt.learning_rate
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("supernet/loss", float(logs.get("loss", float("nan"))))
+            tf.summary.scalar("supernet/full_prob", float(logs.get("full_prob", 0.0)))
+            tf.summary.scalar("supernet/learning_rate", float(lr))
+
+    def on_train_end(self, logs=None):
+        self.writer.flush()
+
+
 def checkpoint_for(supernet, optimizer) -> tf.train.Checkpoint:
     """What a resume needs: weights, optimizer slots and step, the supernet step and the sampler RNG."""
     return tf.train.Checkpoint(model=supernet, optimizer=optimizer, sampler=supernet.sampler)
@@ -68,7 +91,8 @@ def checkpoint_for(supernet, optimizer) -> tf.train.Checkpoint:
 def train_supernet(supernet, dataset: tf.data.Dataset, steps: int, ckpt_dir: str, learning_rate: float = 0.12,
                    warmup_frac: float = 0.1, epsilon: float = 1e-2, initial_accumulator: float = 0.0,
                    clipnorm: float = 5.0, schedule: str = "cosine", save_every: int = 500, keep: int = 2,
-                   callbacks=(), progress: bool = True, skip_seen: bool = True, stop_at: int | None = None) -> dict:
+                   callbacks=(), progress: bool = True, skip_seen: bool = True, stop_at: int | None = None,
+                   tensorboard_dir: str | None = None, log_every: int = 10) -> dict:
     """Train `supernet` for `steps` sampled-path steps on batches of `dataset`, resuming from `ckpt_dir`.
 
     Not the core `train()`: that one checkpoints per epoch, and a supernet runs one long epoch that must
@@ -77,7 +101,8 @@ def train_supernet(supernet, dataset: tf.data.Dataset, steps: int, ckpt_dir: str
     Saves every `save_every` steps and at the end; a run killed at any point restarts from the last
     save with the same weights, optimizer state, step and sampler RNG, and (with `skip_seen`, for a
     deterministic dataset) the same next batch.  `stop_at` ends this call early (at that step) without
-    changing the schedule, which is set by `steps`.  Returns {"step", "loss" (last), "resumed_from"}.
+    changing the schedule, which is set by `steps`.  With `tensorboard_dir`, scalars every `log_every` steps.
+    Returns {"step", "loss" (last), "resumed_from"}.
     """
     if steps < 0 or save_every < 1:
         raise ValueError(f"train_supernet: steps must be >= 0 and save_every >= 1, got {steps}, {save_every}")
@@ -101,6 +126,7 @@ def train_supernet(supernet, dataset: tf.data.Dataset, steps: int, ckpt_dir: str
     iterator = iter(data)
     train_fn = supernet.make_train_function()
     cbs = list(callbacks) + ([_Progress(end, done)] if progress else [])
+    cbs += [_Scalars(tensorboard_dir, log_every)] if tensorboard_dir else []
     cb = tf.keras.callbacks.CallbackList(cbs, model=supernet)
     cb.on_train_begin()
     logs = {}
