@@ -43,3 +43,25 @@ def test_answers_fast_without_tensorflow(tmp_path, args, message):
         assert message in out.stderr and "Traceback" not in out.stderr, out.stderr
         assert out.stdout.split()[-1] in ("1", "2")
     assert seconds < 1.0, f"{args}: {seconds:.2f} CPU s"
+
+
+_FLOOD = """
+import argparse, sys
+from tfnas import cli
+def build():
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=lambda args: [print("x" * 100) for _ in range(100000)], command=None)
+    return parser
+cli.build_parser = build
+sys.exit(cli.main([]))
+"""
+
+
+def test_closed_stdout_pipe_stops_quietly():
+    """`tfnas ... | head` must not print a BrokenPipeError traceback when head exits."""
+    proc = subprocess.Popen([sys.executable, "-c", _FLOOD], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"xxx")
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert err.decode() == ""
+    assert proc.returncode == 141

@@ -95,11 +95,24 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print("tfnas: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our stdout went away (`tfnas ... | head`): stop quietly, as Unix tools do.
+        _silence_stdout()
+        return 141
     except Exception as exc:  # noqa: BLE001 - every error is one line unless --debug
         if _debug(args):
             raise
         print(f"tfnas: error: {error_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 # Long commands that own a run folder, and the argument naming it: one writer per folder (tfnas/runlock.py).
