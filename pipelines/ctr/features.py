@@ -2,9 +2,10 @@
 
 Follows NASRec's `VanillaTransform*` (facebookresearch/NasRec, nasrec/utils/data_pipes.py): dense values become
 log(1 + max(x, 0)); categorical ids are folded into a capped table with slot 0 kept for "missing"
-(NASRec: `x.fmod(num_embeddings - 1) + 1`, missing -> 0).  We hash strings instead of parsing hex so any
-format (hex, decimal, free text) works, and salt the hash with the field so that equal strings in different
-fields land in unrelated buckets.
+(NASRec: `x.fmod(num_embeddings - 1) + 1`, missing -> 0).  A spec with dense_encoding "quantile" maps dense
+values through its training-split quantile edges instead (dense_encoding.py).  We hash strings instead of
+parsing hex so any format (hex, decimal, free text) works, and salt the hash with the field so that equal
+strings in different fields land in unrelated buckets.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import hashlib
 
 import tensorflow as tf
 
+from pipelines.ctr.dense_encoding import quantile_transform
 from pipelines.ctr.schema import FeatureSpec
 
 # Fingerprint64 is folded into this many buckets first, then reduced per field to its own table size.
@@ -58,7 +60,9 @@ class CTRPreprocessor(tf.keras.layers.Layer):
 
     def call(self, raw: dict) -> dict:
         out = {}
-        if self.spec.num_dense:
+        if self.spec.num_dense and self.spec.dense_encoding == "quantile":
+            out["dense"] = quantile_transform(raw["dense"], self.spec.dense_edges)
+        elif self.spec.num_dense:
             out["dense"] = transform_dense(raw["dense"])
         else:
             batch = tf.shape(raw["categorical"])[0]

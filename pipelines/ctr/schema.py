@@ -23,6 +23,9 @@ class FeatureSpec:
     sparse_names: tuple[str, ...]
     vocab_sizes: tuple[int, ...]
     label_name: str = "label"
+    # how the preprocessor encodes dense values (dense_encoding.py); edges only for "quantile"
+    dense_encoding: str = "log1p"
+    dense_edges: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "dense_names", tuple(self.dense_names))
@@ -32,6 +35,10 @@ class FeatureSpec:
             raise ValueError(
                 f"FeatureSpec: {len(self.sparse_names)} sparse features but "
                 f"{len(self.vocab_sizes)} vocab sizes")
+        object.__setattr__(self, "dense_edges", tuple(tuple(float(v) for v in e) for e in self.dense_edges))
+        if self.dense_encoding == "quantile" and len(self.dense_edges) != len(self.dense_names):
+            raise ValueError(f"FeatureSpec: quantile encoding needs edges for {len(self.dense_names)} dense "
+                             f"features, got {len(self.dense_edges)}")
         bad = [n for n, v in zip(self.sparse_names, self.vocab_sizes) if v < 2]
         if bad:
             raise ValueError(f"FeatureSpec: vocab size must be >= 2 for {bad}")
@@ -49,7 +56,14 @@ class FeatureSpec:
         return dataclasses.replace(self, vocab_sizes=tuple(min(v, cap) for v in self.vocab_sizes))
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain dict; the dense-encoding keys only when not the default log1p (spec.json files stay as they were)."""
+        d = dataclasses.asdict(self)
+        if self.dense_encoding == "log1p":
+            d.pop("dense_encoding")
+            d.pop("dense_edges")
+        else:
+            d["dense_edges"] = [list(e) for e in self.dense_edges]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureSpec:

@@ -18,9 +18,10 @@ def example_batch(spec: FeatureSpec, batch: int = 2) -> dict:
 
 
 def predict_split(network, data_dir: str, split: str = "test", batch_size: int = 4096,
-                  max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, click probabilities) of a network over one split of a data directory."""
-    ds = make_split_dataset(data_dir, split, batch_size)
+                  max_rows: int | None = None, spec: FeatureSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, click probabilities) of a network over one split of a data directory (processed with `spec`,
+    the run's, when given: it carries the dense encoding; default the folder's spec.json)."""
+    ds = make_split_dataset(data_dir, split, batch_size, spec=spec)
     predict = tf.function(lambda b: tf.sigmoid(network({"dense": b["dense"], "sparse": b["sparse"]},
                                                        training=False)))
     labels, probs, seen = [], [], 0

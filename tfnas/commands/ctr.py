@@ -61,6 +61,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bad-rows", choices=("error", "skip"), default="error",
                    help="a malformed row stops the run naming file:line: field (error) or is counted and dropped")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity")
+    p.add_argument("--dense-encoding", default="log1p", choices=("log1p", "quantile"),
+                   help="dense values: log(1+x) (NASRec) or their training-split quantile CDF (piecewise linear)")
+    p.add_argument("--dense-bins", type=int, default=32, help="quantile bins fitted on train (--dense-encoding "
+                   "quantile); the edges are stored in the run and the export")
 
 
 def _config(args, model: str, hparams: dict, seed: int | None = None):
@@ -69,7 +73,7 @@ def _config(args, model: str, hparams: dict, seed: int | None = None):
                        learning_rate=args.lr, optimizer=args.optimizer, hparams=hparams,
                        sparse_learning_rate=args.sparse_lr, patience=args.patience,
                        steps_per_epoch=args.steps_per_epoch, seed=args.seed if seed is None else seed,
-                       bad_rows=args.bad_rows)
+                       bad_rows=args.bad_rows, dense_encoding=args.dense_encoding, dense_bins=args.dense_bins)
 
 
 def _print_skipped(out: dict) -> None:
@@ -88,14 +92,20 @@ def evaluate_network(network, spec, data: str, split: str = "test") -> dict:
     from pipelines.ctr.train import predict_split
     from tfnas.metrics import auc, count_params, flops_per_example, logloss
 
-    y, p = predict_split(network, data, split)
+    y, p = predict_split(network, data, split, spec=spec)
     sig = {"dense": tf.TensorSpec([None, spec.num_dense], tf.float32),
            "sparse": tf.TensorSpec([None, spec.num_sparse], tf.int64)}
     return {"logloss": logloss(y, p), "auc": auc(y, p), "rows": int(len(y)),
             "params": count_params(network), "flops": flops_per_example(network, sig)}
 
 
+def _check_encoding(args) -> None:
+    from pipelines.ctr.dense_encoding import check_encoding
+    check_encoding(args.dense_encoding, args.dense_bins)
+
+
 def _train(args) -> int:
+    _check_encoding(args)
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     from tfnas.train.ctr import load_run, train_run
@@ -205,6 +215,7 @@ def _references(args, names: list[str]) -> list[dict]:
 
 
 def _leaderboard(args) -> int:
+    _check_encoding(args)
 
     from pipelines.ctr.dataset import make_split_dataset
     from pipelines.ctr.reference import REFERENCES

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from pipelines.ctr.badrows import BadRowReport, check_policy
 from pipelines.ctr.baselines import build_baseline
+from pipelines.ctr.dense_encoding import fit_spec
 from pipelines.ctr.dataset import load_spec, make_split_dataset, split_paths
 from pipelines.ctr.ranking import RankingModel
 from pipelines.ctr.schema import FeatureSpec
@@ -52,6 +53,8 @@ class TrainConfig:
     seed: int = 0
     patience: int = 2          # early stopping on validation logloss (0: off); the best epoch is restored
     bad_rows: str = "error"    # "error": stop at the first malformed row (file:line: field); "skip": count it
+    dense_encoding: str = "log1p"   # or "quantile": edges fitted on train, kept in the run's spec (dense_encoding.py)
+    dense_bins: int = 32
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -125,15 +128,19 @@ def train_run(config: TrainConfig, logdir: str, resume: bool = False, verbose: i
 
     with strategy.scope(), seeded(config.seed):
         spec = load_spec(config.data)
+        if resume and config.dense_encoding != "log1p":
+            spec = FeatureSpec.from_dict(saved["spec"])        # the edges fitted when the run started
+        elif config.dense_encoding != "log1p":
+            spec = fit_spec(config.data, spec, config.dense_encoding, config.dense_bins, **rows)
         network = build_baseline(config.model, spec, **config.hparams)
         network(example_batch(spec))
         fields = {"config": config.to_dict(), "spec": spec.to_dict(), "train_seconds": seconds_before,
                   "network": {"class": type(network).__name__, "config": network.get_config()}}
         write_run_info(logdir, "ctr", task=RankingTask.name, **fields)   # a killed first epoch can resume
         repeat = config.steps_per_epoch is not None
-        train_ds = shard(make_split_dataset(config.data, "train", config.batch_size, shuffle=True,
+        train_ds = shard(make_split_dataset(config.data, "train", config.batch_size, spec=spec, shuffle=True,
                                             repeat=repeat, seed=config.seed, **rows).prefetch(tf.data.AUTOTUNE))
-        valid_ds = (shard(make_split_dataset(config.data, "valid", config.batch_size, **rows)
+        valid_ds = (shard(make_split_dataset(config.data, "valid", config.batch_size, spec=spec, **rows)
                           .prefetch(tf.data.AUTOTUNE)) if split_paths(config.data).get("valid") else None)
         _, out = fit_ctr(network, train_ds, valid_ds, run_dir=logdir, epochs=config.epochs,
                          optimizer=config.optimizer, learning_rate=config.learning_rate,
