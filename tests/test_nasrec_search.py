@@ -163,3 +163,45 @@ def test_flops_cache_counts_the_same_flops_with_tiny_tables(tmp_path):
     assert got["flops"] == tfm.flops_per_example(real)
     assert got["params"] == tfm.count_params(real)
     assert json.load(open(tmp_path / "flops.json"))[arch.fingerprint()] == got
+
+
+def test_evolution_seed_architectures_come_first_and_are_marked(tmp_path):
+    import dataclasses
+
+    from tfnas.nasrec.search import CANDIDATES_FILE, load_candidates, run_nasrec_search, seeding_summary
+    from tfnas.nasrec.space import BlockSpec
+
+    space = NASRecSpace("full", num_blocks=3)
+    # the stand-in evaluator's optimum (fc, widths 64 / 32, no merge): a seed the search cannot beat
+    best = space.from_blocks([BlockSpec("fc", "efc", 64, 32, False, False, (i,), (i,)) for i in range(3)])
+    other = space.sample(np.random.default_rng(7))
+    paths = []
+    for name, arch in (("best", best), ("other", other)):
+        (tmp_path / f"{name}.json").write_text(arch.to_json())
+        paths.append(str(tmp_path / f"{name}.json"))
+    cfg = dataclasses.replace(SMALL_SEARCH, seed_architectures=paths)
+    strategy = run_nasrec_search(cfg, space, WidthEvaluator(), str(tmp_path / "s"), progress=False)
+    rows = load_candidates(str(tmp_path / "s"))
+    assert [r["seeded"] for r in rows] == [True, True] + [False] * (len(rows) - 2)
+    assert rows[0]["architecture"].key() == best.key() and rows[1]["architecture"].key() == other.key()
+    assert len({r["architecture"].key() for r in rows}) == len(rows)  # random draws skip the seeds
+    assert strategy.best().trial.id == 0
+    assert seeding_summary(rows, 0).endswith("the winner (trial 0) is a seeded architecture")
+    assert "non-seeded" in seeding_summary(rows, 5)
+    # resumed halfway: the same candidates
+    run_nasrec_search(cfg, space, WidthEvaluator(), str(tmp_path / "r"), max_trials=3, progress=False)
+    run_nasrec_search(cfg, space, WidthEvaluator(), str(tmp_path / "r"), progress=False)
+    assert _ids_and_keys(tmp_path / "r" / CANDIDATES_FILE) == _ids_and_keys(tmp_path / "s" / CANDIDATES_FILE)
+    # bad seeds: outside the space, missing file, with random search
+    small = NASRecSpace("small", num_blocks=3)
+    bad = space.from_blocks([BlockSpec("fc", "attn", 64, 32, False, False, (i,), (i,)) for i in range(3)])
+    (tmp_path / "bad.json").write_text(bad.to_json())
+    with pytest.raises(ValueError, match=r"seed_architectures\[0\] is not in the space.*node 1.*sparse_op"):
+        run_nasrec_search(dataclasses.replace(SMALL_SEARCH, seed_architectures=[str(tmp_path / "bad.json")]),
+                          small, WidthEvaluator(), str(tmp_path / "x"), progress=False)
+    with pytest.raises(ValueError, match=r"seed_architectures\[1\] \(.*nope.json\)"):
+        run_nasrec_search(dataclasses.replace(SMALL_SEARCH, seed_architectures=[paths[0], "nope.json"]),
+                          space, WidthEvaluator(), str(tmp_path / "y"), progress=False)
+    with pytest.raises(ValueError, match="needs search.strategy 'evolution'"):
+        run_nasrec_search(dataclasses.replace(cfg, strategy="random"), space, WidthEvaluator(),
+                          str(tmp_path / "z"), progress=False)

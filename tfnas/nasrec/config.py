@@ -85,6 +85,9 @@ class SearchConfig:
     mutations_end: int = 1
     seed: int = 0
     objective: str = "logloss"
+    # Architecture JSON files (paths from the working directory) placed first in evolution's initial
+    # population (beyond the paper, which starts from random draws); empty = the paper's search.
+    seed_architectures: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass

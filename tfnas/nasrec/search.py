@@ -37,11 +37,38 @@ def make_strategy(cfg: SearchConfig, space: SearchSpace) -> Strategy:
                                     sample_size=cfg.sample_size,
                                     children_per_generation=cfg.children_per_generation,
                                     generations=cfg.generations, mutations_start=cfg.mutations_start,
-                                    mutations_end=cfg.mutations_end, seed=cfg.seed)
+                                    mutations_end=cfg.mutations_end, seed=cfg.seed,
+                                    seed_architectures=load_seed_architectures(cfg.seed_architectures))
     if cfg.strategy == "random":
+        if cfg.seed_architectures:
+            raise ValueError("search.seed_architectures needs search.strategy 'evolution', got 'random'")
         total = cfg.population_size + cfg.generations * cfg.children_per_generation
         return RandomSearch(space, objective, num_trials=total, seed=cfg.seed)
     raise ValueError(f"search.strategy must be 'evolution' or 'random', got {cfg.strategy!r}")
+
+
+def load_seed_architectures(paths: list) -> list[Architecture]:
+    """The architectures of search.seed_architectures; a bad entry names the field index and the file."""
+    out = []
+    for i, path in enumerate(paths):
+        if not isinstance(path, str):
+            raise ValueError(f"search.seed_architectures[{i}] must be a file path, got {path!r}")
+        try:
+            out.append(Architecture.load(path))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"search.seed_architectures[{i}] ({path}): {e}") from None
+    return out
+
+
+def seeding_summary(rows: list[dict], winner_id: int | None) -> str:
+    """One line: how many searched candidates were seeded and whether the winner (trial `winner_id`) was."""
+    seeded = [r for r in rows if r.get("seeded")]
+    if not seeded:
+        return "seeding: none (random initial population, as in the paper)"
+    won = next((r for r in rows if r["id"] == winner_id), None)
+    what = "unknown" if won is None else ("a seeded architecture" if won.get("seeded") else
+                                          "a non-seeded (searched) architecture")
+    return f"seeding: {len(seeded)} of {len(rows)} candidates seeded; the winner (trial {winner_id}) is {what}"
 
 
 def run_nasrec_search(cfg: SearchConfig, space: SearchSpace, evaluator: Evaluator, out_dir: str,
@@ -79,7 +106,8 @@ def record_row(record: Record) -> dict:
     """One candidates.jsonl row: trial id, generation, metrics, costs and the architecture JSON."""
     info = record.trial.info
     return {"id": record.trial.id, "generation": int(info.get("generation", -1)),
-            "parent": info.get("parent"), "fingerprint": record.trial.arch.fingerprint(),
+            "parent": info.get("parent"), "seeded": bool(info.get("seeded", False)),
+            "fingerprint": record.trial.arch.fingerprint(),
             "status": record.status, **({"error": record.error} if record.error else {}),
             **{k: float(v) for k, v in record.result.metrics.items()},
             **{k: float(v) for k, v in record.result.cost.items()},

@@ -5,8 +5,15 @@ proposes `children_per_generation` mutants of tournament winners (best of `sampl
 and once all of them are told they join the population and as many of the oldest members are retired.
 Children of one generation can therefore be evaluated in parallel. The number of mutations per child
 decays linearly from `mutations_start` (first generation) to `mutations_end` (last).
+
+`seed_architectures` (an extension beyond the paper: NASRec starts from random draws only) fills the first
+trials of the initial population with given architectures (e.g. hand-made baselines expressed in the
+space), in order; the rest of the population is random.  Their trials carry ``info["seeded"] = True`` so a
+report can say whether the winner was seeded.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 from tfnas.graph import Architecture
 from tfnas.space import Objective, SearchSpace
@@ -21,13 +28,27 @@ class RegularizedEvolution(Strategy):
     def __init__(self, space: SearchSpace, objective: Objective, population_size: int = 128,
                  sample_size: int = 64, children_per_generation: int = 8, generations: int = 240,
                  mutations_start: int = 6, mutations_end: int = 1, seed: int = 0,
-                 max_duplicate_retries: int = 10):
+                 max_duplicate_retries: int = 10, seed_architectures: Sequence[Architecture] = ()):
         super().__init__(objective, seed)
         if not 1 <= sample_size <= population_size:
             raise ValueError(f"sample_size must be in [1, population_size={population_size}], got {sample_size}")
         if children_per_generation < 1 or generations < 0:
             raise ValueError("children_per_generation must be >= 1 and generations >= 0")
         self.space = space
+        self.seed_architectures = list(seed_architectures)
+        if len(self.seed_architectures) > population_size:
+            raise ValueError(f"{len(self.seed_architectures)} seed_architectures do not fit in "
+                             f"population_size={population_size}")
+        keys = [a.key() for a in self.seed_architectures]
+        if len(set(keys)) != len(keys):
+            raise ValueError("seed_architectures holds the same architecture twice")
+        check = getattr(space, "check", None)
+        for i, arch in enumerate(self.seed_architectures):
+            if check is not None:
+                try:
+                    check(arch)
+                except ValueError as e:
+                    raise ValueError(f"seed_architectures[{i}] is not in the space: {e}") from None
         self.population_size = int(population_size)
         self.sample_size = int(sample_size)
         self.children_per_generation = int(children_per_generation)
@@ -62,6 +83,8 @@ class RegularizedEvolution(Strategy):
     def _propose(self) -> Architecture | None:
         if self._next_id >= self.total_trials:
             return None
+        if self._next_id < len(self.seed_architectures):
+            return self.seed_architectures[self._next_id]
         if self._next_id < self.population_size:
             return self._unseen(lambda: self.space.sample(self.rng))
         generation = self._current_generation()
@@ -98,6 +121,8 @@ class RegularizedEvolution(Strategy):
         return arch
 
     def _trial_info(self) -> dict:
+        if self._next_id < len(self.seed_architectures):
+            return {"generation": -1, "seeded": True}
         if self._next_id < self.population_size:
             return {"generation": -1}
         return {"generation": self._current_generation(), "parent": self._last_parent,
