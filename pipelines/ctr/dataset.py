@@ -54,6 +54,10 @@ def make_split_dataset(data_dir, split: str, batch_size: int, **kw) -> tf.data.D
     info = load_info(data_dir)
     fmt = kw.pop("fmt", info.get("format", "criteo"))
     spec = kw.pop("spec", None) or load_spec(data_dir)
+    if info.get("format") == "cache":                         # `tfnas data cache` output (cache.py)
+        from pipelines.ctr.cache import cache_dataset
+        kw.pop("bad_rows", None), kw.pop("report", None)      # rows were checked when the cache was written
+        return cache_dataset(data_dir, split, spec, batch_size, **kw)
     if fmt == "table" and "table_schema" not in kw:
         from pipelines.ctr.table import TableSchema
         kw["table_schema"] = TableSchema.from_dict(info.get("table_schema"),

@@ -49,6 +49,13 @@ def transform_dense(dense: tf.Tensor) -> tf.Tensor:
     return tf.math.log1p(tf.maximum(dense, 0.0))
 
 
+def encode_dense(dense: tf.Tensor, spec: FeatureSpec) -> tf.Tensor:
+    """Raw dense [B, n] -> processed, by the spec's dense encoding (log1p, or its quantile edges)."""
+    if spec.dense_encoding == "quantile":
+        return quantile_transform(dense, spec.dense_edges)
+    return transform_dense(dense)
+
+
 class CTRPreprocessor(tf.keras.layers.Layer):
     """Keras layer turning a raw CTR batch {"dense", "categorical"[, "label"]} into a processed one
     {"dense", "sparse"[, "label"]}; stateless, so it can sit in front of an exported model."""
@@ -60,10 +67,8 @@ class CTRPreprocessor(tf.keras.layers.Layer):
 
     def call(self, raw: dict) -> dict:
         out = {}
-        if self.spec.num_dense and self.spec.dense_encoding == "quantile":
-            out["dense"] = quantile_transform(raw["dense"], self.spec.dense_edges)
-        elif self.spec.num_dense:
-            out["dense"] = transform_dense(raw["dense"])
+        if self.spec.num_dense:
+            out["dense"] = encode_dense(raw["dense"], self.spec)
         else:
             batch = tf.shape(raw["categorical"])[0]
             out["dense"] = tf.zeros([batch, 0], tf.float32)

@@ -47,6 +47,9 @@ def split_paths(data_dir) -> dict[str, list[str]]:
     data_dir = os.fspath(data_dir)
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(f"{data_dir}: not a directory")
+    if load_info(data_dir).get("format") == "cache":        # `tfnas data cache` output: its label shards
+        from pipelines.ctr.cache import cache_split_files
+        return {s: cache_split_files(data_dir).get(s, []) for s in SPLITS}
     out = {}
     for split in SPLITS:
         names = (split, "val") if split == "valid" else (split,)

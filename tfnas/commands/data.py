@@ -17,7 +17,7 @@ FORMATS = ("criteo", "avazu", "kdd12", "table")
 def register(subparsers) -> None:
     """Add the `data` command group."""
     p = subparsers.add_parser("data", help="CTR data: synthetic generator, stratified split, inspection")
-    sub = p.add_subparsers(dest="data_command", metavar="{synth,infer-schema,split,index,inspect}")
+    sub = p.add_subparsers(dest="data_command", metavar="{synth,infer-schema,split,index,inspect,cache}")
     sub.required = True
 
     s = sub.add_parser("synth", help="write Criteo-format data from a planted click model (+ Bayes logloss)",
@@ -66,6 +66,17 @@ def register(subparsers) -> None:
                     help="a malformed row stops the split (error) or is dropped and counted (skip)")
     sp.add_argument("--no-progress", action="store_true")
     sp.set_defaults(func=_split)
+
+    ca = sub.add_parser("cache", help="write a binary cache of a data folder (parsed and hashed once); "
+                        "`--data DIR2` trains from it", description="Parse and hash every split of a data folder "
+                        "once into .npy shards (pipelines/ctr/cache.py); atomic per shard, resumable, the input is "
+                        "never modified.  Unlike the other data commands it loads TensorFlow (its hashing).")
+    ca.add_argument("--data", required=True, help="data folder (tfnas data synth / split / index output)")
+    ca.add_argument("--out", required=True, help="cache folder to write (resumes a partial one)")
+    ca.add_argument("--shard-rows", type=int, default=262_144, help="rows per .npy shard")
+    ca.add_argument("--bad-rows", choices=("error", "skip"), default="error",
+                    help="a malformed row stops the cache (error) or is dropped (skip)")
+    ca.set_defaults(func=_cache)
 
     ix = sub.add_parser("index", help="describe a data folder you made yourself (writes spec.json, dataset.json)",
                         description="Check the train/valid/test files of a hand-made folder row by row and write "
@@ -119,6 +130,22 @@ def _table_schema(args):
     delim = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
     return TableSchema.from_flags(args.label, args.dense, args.categorical, args.multi, delimiter=delim,
                                   vocab_size=args.vocab_size or DEFAULT_VOCAB, missing=args.missing)
+
+
+def _cache(args) -> int:
+    if args.shard_rows < 1:
+        raise ValueError(f"--shard-rows must be >= 1, got {args.shard_rows}")
+    from pipelines.ctr.folder import load_spec, split_paths
+    load_spec(args.data), split_paths(args.data)              # a clear error before TensorFlow loads
+    import time
+
+    from pipelines.ctr.cache import write_cache
+    start = time.time()
+    manifest = write_cache(args.data, args.out, args.shard_rows, bad_rows=args.bad_rows)
+    rows = ", ".join(f"{s} {v['rows']:,}" for s, v in manifest["splits"].items())
+    print(f"wrote {args.out}: cache of {args.data} ({rows} rows) in {time.time() - start:.1f}s; "
+          f"train with --data {args.out}")
+    return 0
 
 
 def _synth(args) -> int:
