@@ -107,11 +107,14 @@ class RoundProcess:
         tt = lambda spec: tff.TensorType(spec.dtype.as_numpy_dtype, spec.shape.as_list())  # noqa: E731
         glob_type = tff.StructWithPythonType([tt(s) for s in glob_specs], tuple)
         local_type = tff.StructWithPythonType([tt(s) for s in local_specs], tuple)
-        data_type = tff.SequenceType(tff.StructWithPythonType([tt(x_spec), tt(y_spec)], tuple))
+        # A client's round data are three tensors (all its batches concatenated, and each batch's size); the
+        # tf.data pipeline is built inside the computation, so no dataset graph is serialised per client per round.
+        data_type = tff.StructWithPythonType([tt(x_spec), tt(y_spec), tff.TensorType(np.int64, [None])], tuple)
         mu_value, stateful_flag = self.mu, self.stateful
 
         @tff.tensorflow.computation(glob_type, local_type, opt_type, data_type, np.int32)
-        def client_update(glob, local, opt_state, dataset, client_id):
+        def client_update(glob, local, opt_state, data, client_id):
+            dataset = _batched(*data, self.input_shape)
             model = model_fn()
             trainable, non_trainable = list(model.trainable_variables), list(model.non_trainable_variables)
             tr_values, nt_values = layout.merge(list(glob), list(local))
@@ -182,7 +185,7 @@ class RoundProcess:
 
         if not client_batches:
             raise ValueError("a round needs at least one present client")
-        datasets = [_dataset(b, self.input_shape) for b in client_batches]
+        datasets = [_tensors(b) for b in client_batches]
         t0 = time.perf_counter()
         new_glob, new_local, new_opt, losses, ns, ids = self._next(
             tuple(glob), [tuple(x) for x in locals_], list(opt_states), datasets,
@@ -199,14 +202,18 @@ class RoundProcess:
                 "n": [float(ns[i]) for i in order], "seconds": time.perf_counter() - t0}
 
 
-def _dataset(batch_list, input_shape):
-    """A tf.data.Dataset yielding exactly these (x, y) batches in order."""
+def _tensors(batch_list) -> tuple:
+    """(x, y, sizes): the batches concatenated, and each batch's size."""
+    return (np.concatenate([b[0] for b in batch_list]).astype(np.float32),
+            np.concatenate([b[1] for b in batch_list]).astype(np.float32),
+            np.asarray([len(b[0]) for b in batch_list], np.int64))
+
+
+def _batched(x, y, sizes, input_shape):
+    """A tf.data.Dataset yielding the batches of (x, y) of these sizes, in order (traced inside the computation)."""
     import tensorflow as tf
 
-    x = np.concatenate([b[0] for b in batch_list]).astype(np.float32)
-    y = np.concatenate([b[1] for b in batch_list]).astype(np.float32)
-    sizes = np.asarray([len(b[0]) for b in batch_list], np.int64)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    starts = tf.cumsum(sizes, exclusive=True)
     xs, ys = (None, *input_shape), (None, *input_shape[:2], 1)
     return tf.data.Dataset.from_tensor_slices((starts, sizes)).map(
         lambda s, n: (tf.ensure_shape(tf.slice(x, tf.stack([s, 0, 0, 0]), tf.stack([n, -1, -1, -1])), xs),
