@@ -26,8 +26,15 @@ def tiny_config(root) -> NASRecConfig:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     from tfnas.nasrec.pipeline import run
+    from tfnas.nasrec.space import BlockSpec, NASRecSpace
     root = str(tmp_path_factory.mktemp("nasrec_pipeline"))
     cfg = tiny_config(root)
+    # one seeded architecture in the initial population (search.seed_architectures): same number of trials
+    space = NASRecSpace("full", num_blocks=1, dense_widths=[16, 32], sparse_widths=[16])
+    seed_path = os.path.join(root, "seed_arch.json")
+    with open(seed_path, "w") as f:
+        f.write(space.from_blocks([BlockSpec("fc", "efc", 32, 16, False, True, (0,), (0,))]).to_json())
+    cfg.search.seed_architectures = [seed_path]
     out = run(cfg, progress=False)
     return cfg, out
 
@@ -53,6 +60,10 @@ def test_pipeline_outputs(finished_run):
         # the planted data's Bayes-optimal logloss is a floor no trained model gets under
         assert bayes["test"] < r["test_logloss"] and bayes["val"] < r["val_logloss"]
     assert "mlp" in out["report"] and "bayes-optimal" in out["report"]
+    assert [r["seeded"] for r in rows] == [True] + [False] * 5
+    winner = int(next(n for n in results if n.startswith("cand_"))[len("cand_"):])
+    kind = "a seeded architecture" if winner == 0 else "a non-seeded (searched) architecture"
+    assert f"seeding: 1 of 6 candidates seeded; the winner (trial {winner}) is {kind}" in out["report"]
 
 
 def test_export_reloads_and_matches(finished_run):
