@@ -111,6 +111,8 @@ def cache_dataset(data_dir, split: str, spec, batch_size: int, *, shuffle: bool 
     # whole batches are gathered by index (a per-epoch permutation when shuffling): per-row tf.data elements
     # through shuffle + batch cost more than the training step of a small model (measured, ctr_throughput.py)
     tensors = {key: tf.constant(value) for key, value in arrays.items()}
+    if spec.num_dense:                                         # encoded once here, not once per batch
+        tensors["dense"] = encode_dense(tensors["dense"], spec)
     n = int(arrays["label"].shape[0])
     batches = -(-n // batch_size)
 
@@ -120,9 +122,6 @@ def cache_dataset(data_dir, split: str, spec, batch_size: int, *, shuffle: bool 
         return tf.data.Dataset.range(batches).map(lambda i: order[i * batch_size:(i + 1) * batch_size])
 
     def gather(index):
-        out = {key: tf.gather(t, index) for key, t in tensors.items()}
-        if spec.num_dense:
-            out["dense"] = encode_dense(out["dense"], spec)
-        return out
+        return {key: tf.gather(t, index) for key, t in tensors.items()}
     epochs = tf.data.Dataset.range(2 ** 62 if repeat else 1)
     return epochs.flat_map(epoch).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
