@@ -46,7 +46,10 @@ class FieldEmbedding(tf.keras.layers.Layer):
 
     def call(self, sparse):
         ids = tf.cast(sparse, tf.int64) + self._offsets
-        out = tf.gather(self.table, ids)
+        # embedding_lookup, not tf.gather: on one variable it is the same gather (bit for bit), and on a table
+        # sharded across parameter servers (a ShardedVariable) it looks up each shard and restores the ids'
+        # order; tf.gather there refuses 2-D ids, and with 1-D ids TF 2.14 returns the rows grouped by shard.
+        out = tf.nn.embedding_lookup(self.table, ids)
         if self.l2:
             # Penalise only the rows used in this batch: keeps the regulariser sparse too.
             self.add_loss(self.l2 * tf.reduce_sum(tf.square(out)) / tf.cast(tf.shape(out)[0], out.dtype))
