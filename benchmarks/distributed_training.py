@@ -4,8 +4,8 @@ where the variables' memory went (bytes per PS, each table's shards).
 
 Both runs: synthetic data (`--rows`), the same global batch per step, `--steps` warm-up steps (tracing,
 connecting) then `--steps` timed ones.  On 2 shared cores the servers compete with the coordinator, so the
-ratio measures the cost of the PS round trips here, not a speed-up.  Tables stay whole by default
-(--min-shard-bytes): a split table needs pipelines' FieldEmbedding to gather with 1-D ids (tfnas/distribute/ps.py).
+ratio measures the cost of the PS round trips here, not a speed-up.  A table over --min-shard-bytes is split
+into one shard per PS (MinSizePartitioner); pass a huge value to keep tables whole.
 
     nice -n 10 .venv/bin/python benchmarks/distributed_training.py --quick
 """
@@ -20,6 +20,13 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def ps_min_shard_bytes() -> int:
+    """tfnas/distribute/ps.py's default minimum shard size (imported without TensorFlow)."""
+    sys.path.insert(0, ROOT)
+    from tfnas.distribute.ps import MIN_SHARD_BYTES
+    return MIN_SHARD_BYTES
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -29,9 +36,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--ps", type=int, default=2, choices=(1, 2), help="parameter servers")
     p.add_argument("--embedding-dim", type=int, default=16)
-    p.add_argument("--min-shard-bytes", type=int, default=1 << 30,
-                   help="variables split only into shards this large; the default keeps tables whole (placed "
-                        "round-robin on the PS) until pipelines' FieldEmbedding accepts a split table")
+    p.add_argument("--min-shard-bytes", type=int, default=ps_min_shard_bytes(),
+                   help="variables split only into shards at least this large (one shard per PS at most)")
     p.add_argument("--out", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
     steps, rows = (20, 3000) if args.quick else (args.steps, args.rows)

@@ -4,10 +4,9 @@ embedding tables sharded across the PS (a table of V rows becomes K shards of ~V
 `MinSizePartitioner(min_shard_bytes, max_shards=K)`: a variable is split only into
 shards of at least `min_shard_bytes` (we chose 256 KiB by default, so dense layers stay whole and only tables
 split).  Training is Keras `fit` on a `DatasetCreator` (each worker builds its input), the RankingModel
-compiled with one optimizer (Adagrad: row-wise, a step touches only the batch's rows).  Known
-limit (2026-12-03): pipelines' FieldEmbedding gathers with 2-D ids, which a sharded table refuses ("indices
-must be 1D"), so a table only splits once that layer flattens its ids; until then each table lives whole on one
-PS and the variables are spread over the PS round-robin.  `shard_bytes(model)` measures where table memory went.
+compiled with one optimizer (Adagrad: row-wise, a step touches only the batch's rows).  pipelines'
+FieldEmbedding reads its table with tf.nn.embedding_lookup, which a sharded table (ShardedVariable) takes.
+`shard_bytes(model)` measures where table memory went.
 """
 from __future__ import annotations
 
@@ -61,16 +60,17 @@ def strategy(spec: dict, ps: int, min_shard_bytes: int = MIN_SHARD_BYTES):
 
 
 def shard_bytes(model) -> dict:
-    """{"per_ps": {device: bytes}, "tables": {name: [(device, rows, bytes), ...]}} of a model under PSS."""
+    """{"per_ps": {device: bytes}, "tables": {name: [(device, rows, bytes), ...]}} of a model under PSS (Keras
+    lists a sharded variable's parts one by one, "<name>/part_<i>:0": they are grouped back by name)."""
+    import re
     per_ps, tables = {}, {}
     for v in model.variables:
-        shards = getattr(v, "variables", [v])
-        for s in shards:
+        for s in getattr(v, "variables", [v]):
             nbytes = int(s.shape.num_elements()) * s.dtype.size
             per_ps[s.device] = per_ps.get(s.device, 0) + nbytes
-        if len(shards) > 1 or "embedding" in v.name:
-            tables[v.name] = [(s.device, int(s.shape[0]), int(s.shape.num_elements()) * s.dtype.size)
-                              for s in shards]
+            name = re.sub(r"(/part_\d+)?:\d+$", "", s.name)
+            if "/part_" in s.name or "embedding" in name:
+                tables.setdefault(name, []).append((s.device, int(s.shape[0]), nbytes))
     return {"per_ps": dict(sorted(per_ps.items())), "tables": tables}
 
 
