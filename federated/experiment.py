@@ -91,7 +91,8 @@ def load_config(path: str) -> dict:
     cfg = {**DEFAULTS, **raw}
     _check(path, cfg)
     if not os.path.isdir(os.path.join(cfg["data"], "samples")):
-        raise ValueError(f"{path}: field 'data': {cfg['data']!r} is not a dataset folder (no samples/ inside)")
+        raise ValueError(f"{path}: field 'data': {cfg['data']!r} is not a dataset folder (no samples/ inside); "
+                         "build one with `tfnas eda generate` or benchmarks/eda_dataset.py (data/eda_bench)")
     return cfg
 
 
