@@ -117,7 +117,15 @@ def load_samples(dirs, grid=(32, 32), channels=None, bad_samples: str = "error",
             "design": [m.get("design") for m in metas], "family": [m.get("family") for m in metas],
             "suite": [suite_of(m) for m in metas], "technology": [m.get("technology") for m in metas],
             "id": [m.get("placement_id") or m.get("name") for m in metas], "skipped": skipped,
-            "channels": list(channels), "format": fmt, "grid": list(grid)}
+            "channels": list(channels), "format": fmt, "grid": list(grid),
+            "units": [_unit_of(metas[0], c) for c in channels]}
+
+
+def _unit_of(meta: dict, channel: str) -> str:
+    """A feature map's unit from sample.json's `maps.units` (longest matching prefix), else 'a.u.'."""
+    units = (meta.get("maps") or {}).get("units") or {}
+    best = max((k for k in units if channel.startswith(k)), key=len, default=None)
+    return units[best] if best else "a.u."
 
 
 class Normalizer:

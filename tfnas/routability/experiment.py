@@ -102,7 +102,8 @@ def run_experiment(ds: dict, split: dict, build_model: Callable, run_dir: str, *
     write_json_atomic(os.path.join(run_dir, RESULT), result)
     if plots:
         ids = [ds["id"][i] for i in te]
-        report.plot_maps(ds["x"][te], y[te], prob[te], ids, ds["channels"], os.path.join(run_dir, "maps.png"))
+        report.plot_maps(ds["x"][te], y[te], prob[te], ids, ds["channels"], os.path.join(run_dir, "maps.png"),
+                         units=ds.get("units"))
         report.plot_roc(y[te], prob[te], os.path.join(run_dir, "roc.png"), name)
     write_run_info(run_dir, "map", test_auc_pooled=result["auc_pooled"], test_kendall_tau=result["kendall_tau"])
     return result
