@@ -6,6 +6,8 @@ a range), a map duplicated by another panel is dropped, every colour bar names i
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from pipelines.eda.sample import Sample
@@ -44,7 +46,7 @@ def _colorbar(fig, ax, im, arr, unit: str):
     fmt.set_powerlimits((-3, 4))
     cb.formatter = fmt
     cb.update_ticks()
-    cb.set_label(unit, fontsize=6)
+    cb.set_label(textwrap.fill(unit, 28), fontsize=6)   # long units wrap beside their bar
     return cb
 
 

@@ -9,6 +9,8 @@ import os
 from tfnas.graph import Architecture
 
 # Short op names that fit inside a node circle.
+OUTPUT_NODE = "__cell_output__"   # the drawn sink of the leaves; not a node of the Architecture
+COST_NAMES = {"macs": "MACs", "flops": "FLOPs", "params": "parameters"}   # axis labels of cost keys
 SHORT_OPS = {"input": "in", "sep_conv_3x3": "sep3x3", "conv_1x1": "conv1x1", "identity": "id", "sigmoid": "sigm"}
 
 
@@ -55,7 +57,7 @@ def plot_steps(steps: list[dict], path: str, quality: str = "accuracy", cost: st
     axes[1].plot(edges, per_step(quality, "metrics", best), "o-")
     axes[1].set_ylabel(f"{'lowest' if best is min else 'highest'} {quality} of the step")
     axes[2].plot(edges, per_step(cost, "cost", lambda v: sum(v) / len(v)), "o-")
-    axes[2].set_ylabel(f"mean {cost} of the candidates")
+    axes[2].set_ylabel(f"mean {COST_NAMES.get(cost, cost)} of the candidates")
     for ax in axes:
         ax.set_xlabel("edges left after the step")
         if len(set(edges)) <= 12:
@@ -120,6 +122,10 @@ def _clear_rad(pos: dict, u, v, clearance: float, flip: bool = False, box=None) 
     return best[0], best[1]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def plot_cell(arch: Architecture, path: str, title: str | None = None) -> None:
     """Draw the cell DAG left to right in topological layers; an edge that skips layers is drawn as an arc
     so it never hides behind a chain of shorter edges; inactive nodes are grey, labels sit inside nodes."""
@@ -128,19 +134,28 @@ def plot_cell(arch: Architecture, path: str, title: str | None = None) -> None:
     g = nx.DiGraph(arch.graph)
     alive = arch.reachable_from(0) if 0 in g else set(g)
     pos, layer = cell_layout(arch)
+    leaves = [n for n in g if n in alive and not any(s in alive for s in g.successors(n))] if len(g) > 1 else []
+    if leaves:   # the cell's output joins its leaves (concat/add in CNN cells, mean in RNN cells): drawn as a
+        xs_alive = [pos[n][0] for n in alive]            # dotted sink so a leaf never reads as a dead end
+        step = (max(xs_alive) - min(xs_alive)) / max(1, max(layer[n] for n in alive)) if len(alive) > 1 else 1.0
+        pos = {**pos, OUTPUT_NODE: (max(xs_alive) + step * 0.55, sum(pos[n][1] for n in leaves) / len(leaves))}
+        layer = {**layer, OUTPUT_NODE: max(layer[n] for n in alive) + 1}
     fig, ax = plt.subplots(figsize=(8, 4.8))
     colors = ["#9ecae1" if n in alive else "#dddddd" for n in g]
     node_size = 1500
     nx.draw_networkx_nodes(g, pos, ax=ax, node_color=colors, node_size=node_size, edgecolors="#333333")
     labels = {n: f"{n}\n{SHORT_OPS.get(arch.op(n), arch.op(n))}" for n in g}
     nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=7)
+    if leaves:
+        ax.text(*pos[OUTPUT_NODE], "out", ha="center", va="center", fontsize=7,
+                bbox=dict(boxstyle="round", fc="white", ec="#333333", ls=":"))
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
     ax.set_xlim(min(xs) - 0.12 * max(max(xs) - min(xs), 0.5), max(xs) + 0.12 * max(max(xs) - min(xs), 0.5))
     ax.set_ylim(min(ys) - 0.6 * max(max(ys) - min(ys), 0.5), max(ys) + 0.6 * max(max(ys) - min(ys), 0.5))
     inactive = len(g) - len(alive)
     ax.set_title((title + ": " if title else f"{arch.meta.get('space', 'cell')}: ")
-                 + f"{arch.num_edges()} edges, {len(alive)} active nodes"
+                 + f"{_count(arch.num_edges(), 'edge')}, {_count(len(alive), 'active node')}"
                  + (f" ({inactive} inactive, grey)" if inactive else ""), fontsize=10)
     ax.axis("off")
     fig.tight_layout()
@@ -155,6 +170,12 @@ def plot_cell(arch: Architecture, path: str, title: str | None = None) -> None:
         nx.draw_networkx_edges(g, pos, edgelist=[(u, v)], ax=ax, node_size=node_size, arrowsize=12,
                                arrowstyle="-|>", connectionstyle=f"arc3,rad={rad:.2f}",
                                edge_color="#444444" if u in alive else "#bbbbbb")
+    for leaf in leaves:
+        rad = 0.0 if layer[OUTPUT_NODE] - layer[leaf] == 1 else _clear_rad(px, leaf, OUTPUT_NODE, clearance,
+                                                                           box=ax.bbox.extents)[0]
+        ax.annotate("", xy=pos[OUTPUT_NODE], xytext=pos[leaf],
+                    arrowprops=dict(arrowstyle="-|>", ls=":", color="#666666", shrinkA=19, shrinkB=12,
+                                    connectionstyle=f"arc3,rad={rad:.2f}"))
     _save(fig, path)
 
 
@@ -173,7 +194,7 @@ def plot_export(report: dict, path: str) -> None:
     accs = [report["keras"]["test_accuracy"]] + [report[m]["test_accuracy"] for m in modes]
     axes[1].bar(names, accs, color="#74c476")
     axes[1].set_ylim(0, 1)
-    axes[1].set_ylabel("test accuracy (XNNPACK)")
+    axes[1].set_ylabel("test accuracy (TFLite: XNNPACK)")   # the keras bar is the float model itself
     for i, a in enumerate(accs):
         axes[1].text(i, a + 0.02, f"{a:.3f}", ha="center", fontsize=8)
     threads = list(report[modes[0]]["latency_ms"])

@@ -114,7 +114,7 @@ def run_shrinking(strategy: Strategy, evaluator: Evaluator, out_dir: str, max_tr
         if plots:
             plot_steps(strategy.steps, os.path.join(out_dir, "steps.png"), quality=quality, cost=cost)
             plot_cell(strategy.current, os.path.join(out_dir, "current_cell.png"),
-                      title=f"current cell after {len(strategy.steps)} steps")
+                      title=f"current cell after {len(strategy.steps)} step{'' if len(strategy.steps) == 1 else 's'}")
 
     def on_record(record):
         best = strategy.best()

@@ -29,7 +29,7 @@ def within_budget(rows: list[dict], max_flops: float) -> list[dict]:
 
 def plot_front(results: dict, path: str, metric: str = "val_logloss", max_flops: Optional[float] = None) -> str:
     """PNG: every deep model's `metric` against FLOPs (log x), the front joined by a line, the budget dashed."""
-    from tfnas.nasrec.plots import _pyplot, _save
+    from tfnas.nasrec.plots import _pyplot, _save, flops_axis
     deep = {k: v for k, v in results.items() if v.get("kind") in ("nasrec", "baseline") and metric in v}
     if not deep:
         raise ValueError("plot_front: no retrained deep models")
@@ -41,13 +41,19 @@ def plot_front(results: dict, path: str, metric: str = "val_logloss", max_flops:
             continue
         ax.scatter([deep[k]["flops"] for k in names], [deep[k][metric] for k in names], c=colour,
                    label="found" if kind == "nasrec" else "hand-made")
-        for k in names:
-            ax.annotate(k, (deep[k]["flops"], deep[k][metric]), fontsize=7)
-    front = pareto_front(results, metric)
-    ax.plot([deep[k]["flops"] for k in front], [deep[k][metric] for k in front], "k--", lw=0.8, label="Pareto front")
+        for k in names:   # labels offset from their marker so neither hides the other
+            ax.annotate(k, (deep[k]["flops"], deep[k][metric]), xytext=(5, 4), textcoords="offset points",
+                        fontsize=7)
+    front = [k for k in pareto_front(results, metric) if k in deep]
+    fx, fy = [deep[k]["flops"] for k in front], [deep[k][metric] for k in front]
+    if len(front) >= 2:
+        ax.plot(fx, fy, "k--", lw=0.8, label="Pareto front")
+    ax.scatter(fx, fy, s=140, facecolors="none", edgecolors="k", lw=0.8,   # a one-model front is still visible
+               label="on the Pareto front" if len(front) >= 2 else "Pareto front (one model)")
     if max_flops:
         ax.axvline(max_flops, color="grey", ls=":", label="FLOPs budget")
-    ax.set_xscale("log")
+    flops_axis(ax, [v["flops"] for v in deep.values()] + ([max_flops] if max_flops else []))
+    ax.margins(0.1)   # room for the labels of the outermost models
     ax.set_xlabel("FLOPs per example")
     ax.set_ylabel(metric.replace("_", " "))
     ax.legend(fontsize=7)

@@ -39,18 +39,32 @@ def plot_metric_vs_flops(flops: Sequence[float], values: Sequence[float], path: 
         raise ValueError(f"plot_metric_vs_flops: need equal non-empty lists, got {len(flops)} and {len(values)}")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter(flops, values, s=12, alpha=0.6, label="candidates")
-    hi = [i for i in highlight if 0 <= i < len(flops)]
+    hi = sorted({i for i in highlight if 0 <= i < len(flops)})
+    rest = [i for i in range(len(flops)) if i not in set(hi)]   # each candidate drawn once, in one colour
+    ax.scatter([flops[i] for i in rest], [values[i] for i in rest], s=12, alpha=0.6, label="candidates")
     if hi:
-        ax.scatter([flops[i] for i in hi], [values[i] for i in hi], s=40, c="red", label="top-k")
-        ax.legend()
-    ax.set_xscale("log")
+        ax.scatter([flops[i] for i in hi], [values[i] for i in hi], s=40, c="red",
+                   label=f"top-{len(hi)} (passed to retrain)")
+    ax.legend(fontsize=7)
+    flops_axis(ax, flops)
     ax.ticklabel_format(axis="y", useOffset=False)
     ax.set_xlabel("FLOPs per example")
     ax.set_ylabel(f"supernet-proxy {metric}")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     return _save(fig, plt, path)
+
+
+def flops_axis(ax, flops: Sequence[float]) -> None:
+    """FLOPs on x with engineering labels (12k, 3.4M): log scale only when the values span a decade or more,
+    since a log axis over a narrower range shows one tick label or none."""
+    from matplotlib.ticker import EngFormatter
+    positive = [f for f in flops if f and f > 0]
+    if positive and max(positive) / min(positive) >= 10:
+        ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.xaxis.set_minor_formatter(EngFormatter(sep=""))
+    ax.tick_params(axis="x", which="minor", labelsize=6)
 
 
 def _save(fig, plt, path: str) -> str:
