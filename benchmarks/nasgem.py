@@ -186,10 +186,15 @@ def main(argv=None):
             ax.plot(x, mu, label=name)
             ax.fill_between(x, mu - sd, mu + sd, alpha=0.15)
         ax.axhline(top1, ls="--", c="k", lw=0.8, label="top 1 %")
-        ax.set(xlabel="evaluated cells", ylabel=f"best {table.metric} ({table.name})", ylim=(top1 - 3, accs[-1] + 0.3))
-        ax.legend()
+        # the y range starts where every method's mean curve is after 10 % of the evaluations (the first few
+        # cells can be NB201's 10 % dead cells and would flatten the plot), and never hides a curve entirely
+        after = [np.array(m["mean_curve"])[len(m["mean_curve"]) // 10] for m in report["methods"].values()]
+        low = min([top1 - 3] + [a - 0.5 for a in after])
+        ax.set(xlabel="evaluated cells", ylabel=f"best {table.metric} ({table.name})", ylim=(low, accs[-1] + 0.3))
+        ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
-        fig.savefig(os.path.join(args.out, "curves.png"), dpi=120)
+        fig.savefig(os.path.join(args.out, "curves.tmp.png"), dpi=120)
+        os.replace(os.path.join(args.out, "curves.tmp.png"), os.path.join(args.out, "curves.png"))
         keys = table.keys if len(table.keys) <= 50_000 else [table.keys[i] for i in np.random.default_rng(0).choice(
             len(table.keys), 50_000, replace=False)]
         plot_projection(encodings["wl_embedding"].encode([table.canonical(k) for k in keys]),

@@ -70,7 +70,8 @@ def plot_steps(steps: list[dict], path: str, quality: str = "accuracy", cost: st
         lo, hi = min(edges), max(edges)
         ax.set_xlim(hi + 0.5, lo - 0.5)      # shrinking runs right to left: fewer edges to the right
         ax.grid(alpha=0.3)
-    fig.suptitle(f"edge shrinking: {len(steps)} steps, {steps[0]['edges_before']} → {edges[-1]} edges", fontsize=10)
+    fig.suptitle(f"edge shrinking: {_count(len(steps), 'step')}, {steps[0]['edges_before']} → {edges[-1]} edges",
+                 fontsize=10)
     fig.tight_layout()
     _save(fig, path)
 
