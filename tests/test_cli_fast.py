@@ -32,6 +32,14 @@ def _run(args, cwd):
     (["autoshrink", "search-rnn", "--text", "ptb:nowhere", "--out", "r"], "folder 'nowhere' not found"),
     (["autoshrink", "export", "--model", "m.keras", "--modes", "int4"], "--model m.keras: not a Keras .keras file"),
     (["autoshrink", "search-cnn", "--nodes", "x"], "invalid int value"),
+    (["routenas", "search", "--data", "nope", "--out", "r"], "nope: no such dataset folder"),
+    (["routability", "train", "--model", "routenet", "--data", "nope", "--out", "r"], "nope: no such dataset folder"),
+    (["eda", "show", "nope"], "nope/sample.json: no sample.json"),
+    (["nasrec", "run", "--config", "nope.json"], "nope.json"),
+    (["flnet", "run", "--config", "nope.json", "--out", "r"], "nope.json: cannot read the config"),
+    (["ctr", "train", "--model", "deepfm", "--data", "nope", "--logdir", "r"], "nope"),
+    (["export", "--run", "nope", "--name", "x"], "nope"),
+    (["nasgem", "search", "--space", "nope"], "invalid choice"),
 ])
 def test_answers_fast_without_tensorflow(tmp_path, args, message):
     (tmp_path / "m.keras").write_text("not a zip")

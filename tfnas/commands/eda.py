@@ -108,6 +108,9 @@ def _split(args) -> int:
 
 def _show(args) -> int:
     from pathlib import Path
+    if not (Path(args.sample) / "sample.json").is_file():     # before matplotlib's import (seconds)
+        raise FileNotFoundError(f"{Path(args.sample) / 'sample.json'}: no sample.json (sample missing or not "
+                                "finished writing)")
     from pipelines.eda.show import render
     png = args.png or str(Path(args.sample) / "sample.png")
     print(render(args.sample, png) or png)

@@ -14,6 +14,12 @@ import os
 MODELS = ("routenet", "flnet", "pros", "logreg", "logistic")
 
 
+def check_data_dir(path: str) -> None:
+    """Refuse a missing --data folder before TensorFlow is imported (the full check comes with loading)."""
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no such dataset folder (a folder with samples/ or a CircuitNet root)")
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("routability", help="routability estimators (RouteNet, FLNet, PROS, logistic)")
     sub = p.add_subparsers(dest="routability_command", metavar="SUBCOMMAND")
@@ -92,6 +98,7 @@ def write_leaderboard(out: str, results: list, title: str, skipped: list = ()) -
 
 
 def _train(args) -> int:
+    check_data_dir(args.data)
     from tfnas.routability import estimators
     from tfnas.runs import write_run_info
     os.makedirs(args.out, exist_ok=True)

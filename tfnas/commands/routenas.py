@@ -111,6 +111,8 @@ def _load(settings, out: str) -> dict:
 
 
 def _search(args) -> int:
+    from tfnas.commands.routability import check_data_dir
+    check_data_dir(args.data)
     from tfnas.routenas import search
     from tfnas.runs import write_json_atomic
     settings = search.SearchSettings(
