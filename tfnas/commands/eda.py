@@ -10,9 +10,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("eda", help="routability data from a real EDA flow (qflow: yosys, graywolf, qrouter)")
     sub = p.add_subparsers(dest="eda_command", metavar="ACTION")
 
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    g = sub.add_parser("generate", help="synthesise designs once, then place + route many layouts (resumable)",
-                       formatter_class=fmt)
+    g = sub.add_parser("generate", help="synthesise designs once, then place + route many layouts (resumable)")
     g.add_argument("--designs", nargs="+", default=[],
                    help="design specs: mult<N>, addtree<K>x<W>, alu<W>, rand<GATES>s<SEED>, .v files or directories")
     g.add_argument("--suite", nargs="+", default=[], choices=("iscas85", "epfl", "banyan", "generated"),

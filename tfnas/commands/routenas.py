@@ -41,8 +41,7 @@ def pick_found(results: list) -> list:
 def register(subparsers) -> None:
     p = subparsers.add_parser("routenas", help="routability NAS: supernet + regularized evolution + retrain")
     sub = p.add_subparsers(dest="routenas_command", metavar="SUBCOMMAND")
-    s = sub.add_parser("search", help="train the supernet, evolve cells scored on validation designs (resumable)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s = sub.add_parser("search", help="train the supernet, evolve cells scored on validation designs (resumable)")
     s.add_argument("--data", required=True, help="dataset folder (with samples/) or a CircuitNet root")
     s.add_argument("--out", required=True, help="run folder")
     s.add_argument("--grid", type=int, nargs=2, default=[32, 32], metavar=("H", "W"))
