@@ -8,11 +8,18 @@ local workers for a quick try and supervises them: a worker that dies is restart
 keras-tuner hands it back its unfinished trial (not lost, not duplicated); a chief that dies is restarted
 and resumes from its saved oracle state (workers wait for it: keras-tuner's client calls wait_for_ready).
 
+A worker survives a chief that dies under it: keras-tuner's client would raise out of the call in flight
+(and a failed `update_trial` inside a trial marks the trial FAILED), so each of its calls is repeated while the
+chief is UNAVAILABLE, for up to `retry_s` (every call is safe to repeat: a repeated create_trial returns the
+tuner's ongoing trial, a repeated end_trial is ignored, see `tfnas.search.oracle`), and the channel reconnects
+within a second instead of gRPC's default backoff (up to 2 minutes).
+
 Processes build their search from a factory ``"module:function"`` or ``"path/file.py:function"`` called with
 the JSON `factory_args`, returning ``(strategy, evaluator)``; the chief's strategy decides, the workers' is
 unused.  Where keras-tuner is silent we chose: the chief polls for the end every `poll_s` (keras-tuner's own
-server loop sleeps 20 s) and a worker told IDLE (strategy waiting for a generation) waits `idle_s` before it
-asks again instead of spinning.
+server loop sleeps 20 s) and exits once the strategy is done and no trial is ongoing even if no worker asked
+since a restart (they may all have been told to stop by the chief before it); a worker told IDLE (strategy
+waiting for a generation) waits `idle_s` before it asks again instead of spinning.
 """
 from __future__ import annotations
 
@@ -49,25 +56,53 @@ def load_factory(ref: str):
     return getattr(module, name)
 
 
-def make_tuner(strategy, evaluator, directory: str, project: str, idle_s: float = 0.05):
-    """The EvaluatorTuner of this process (chief: the real oracle; worker: keras-tuner's gRPC client)."""
+RPC_METHODS = ("get_space", "update_space", "create_trial", "update_trial", "end_trial", "get_trial",
+               "get_best_trials")
+CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", 1000)]
+
+
+def make_tuner(strategy, evaluator, directory: str, project: str, idle_s: float = 0.05, retry_s: float = 600):
+    """The EvaluatorTuner of this process (chief: the real oracle; worker: keras-tuner's gRPC client, made
+    to outlive a chief restart and not to spin on IDLE)."""
     from tfnas.search.oracle import EvaluatorTuner, StrategyOracle
 
     total = getattr(strategy, "total_trials", None) or getattr(strategy, "num_trials", None)
     tuner = EvaluatorTuner(StrategyOracle(strategy, max_trials=total), evaluator, directory=directory,
                            project_name=project, overwrite=False)
-    client = tuner.oracle
-    if not hasattr(client, "strategy"):   # a worker: keras-tuner's OracleClient; do not spin on IDLE
-        from keras_tuner.src.engine.trial import TrialStatus
-        ask = client.create_trial
-
-        def create_trial(tuner_id):
-            trial = ask(tuner_id)
-            if trial.status == TrialStatus.IDLE:
-                time.sleep(idle_s)
-            return trial
-        client.create_trial = create_trial
+    if not hasattr(tuner.oracle, "strategy"):
+        harden_client(tuner.oracle, idle_s, retry_s)
     return tuner
+
+
+def harden_client(client, idle_s: float, retry_s: float) -> None:
+    """Patch a keras-tuner OracleClient in place: fast reconnects, each call repeated while the chief is
+    UNAVAILABLE (up to `retry_s`), a pause of `idle_s` after an IDLE answer (see the module docstring)."""
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine.trial import TrialStatus
+
+    channel = grpc.insecure_channel(f"{os.environ[ENV_IP]}:{os.environ[ENV_PORT]}", options=CHANNEL_OPTIONS)
+    client.stub = protos.get_service_grpc().OracleStub(channel)
+
+    def retried(name, call):
+        def method(*args, **kwargs):
+            end = time.monotonic() + retry_s
+            while True:
+                try:
+                    out = call(*args, **kwargs)
+                except grpc.RpcError as e:
+                    if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > end:
+                        raise
+                    time.sleep(0.2)
+                    continue
+                if name == "create_trial" and out.status == TrialStatus.IDLE:
+                    time.sleep(idle_s)
+                return out
+        return method
+
+    for name in RPC_METHODS:
+        setattr(client, name, retried(name, getattr(client, name)))
 
 
 def serve_chief(tuner, poll_s: float = 0.2) -> None:
@@ -87,8 +122,9 @@ def serve_chief(tuner, poll_s: float = 0.2) -> None:
     if server.add_insecure_port(address) == 0:
         raise RuntimeError(f"chief: cannot listen on {address}")
     server.start()
+    oracle = tuner.oracle
     try:
-        while not (servicer.stop_triggered and exit_chief(tuner.oracle)):
+        while not ((servicer.stop_triggered or oracle.strategy.done) and exit_chief(oracle)):
             time.sleep(poll_s)
     finally:
         server.stop(grace=1.0)

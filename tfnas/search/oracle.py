@@ -14,9 +14,16 @@ once, after the Strategy has been told (keras-tuner's own save inside it would o
 the trial has ended but the Strategy still waits for it, and a resume would run it as an extra trial).  On
 reload, a trial.json that oracle.json never recorded (killed between the two writes of a new trial) is
 dropped, and temporary files of a killed write are removed.
+
+A restarted chief keeps each ongoing trial assigned to its tuner id (keras-tuner's own reload puts them in
+the retry queue, so the first worker to ask got a trial another worker was still evaluating: it ran twice).
+The worker that holds it reports its result to the new chief, or, restarted with the same id, gets it back.
+`end_trial` of a trial already ended (a worker repeating a call the killed chief had already handled) is
+ignored.
 """
 from __future__ import annotations
 
+import datetime
 import glob
 import json
 import math
@@ -84,6 +91,7 @@ class StrategyOracle(keras_tuner.Oracle):
         self.errors: dict[str, str] = {}   # keras-tuner trial id -> error text, filled by EvaluatorTuner
         self._streak = 0
         self._defer_save = False
+        self._saved_ongoing: dict[str, str] = {}   # tuner id -> trial id, as the reloaded oracle.json said
 
     def save(self):
         if not self._defer_save:
@@ -96,10 +104,23 @@ class StrategyOracle(keras_tuner.Oracle):
         remove_stale_temps(self._get_oracle_fname())
         for path in glob.glob(os.path.join(glob.escape(self._project_dir), "trial_*", "trial.json")):
             remove_stale_temps(path)
+        self._saved_ongoing = {}
         super().reload()
         recorded = set(self.start_order)
         for trial_id in [t for t in self.trials if t not in recorded]:
             del self.trials[trial_id]     # written by a create_trial killed before it saved the oracle
+        display = self._display
+        for tuner_id, trial_id in self._saved_ongoing.items():   # back to their tuner ids (module doc)
+            if trial_id in self._retry_queue:
+                self._retry_queue.remove(trial_id)
+            trial = self.trials[trial_id]
+            trial.status = trial_module.TrialStatus.RUNNING
+            self.ongoing_trials[tuner_id] = trial
+            # keras-tuner saves before its display notes a new trial's start: its on_trial_end needs both
+            display.trial_start.setdefault(trial_id, datetime.datetime.now())
+            display.trial_number.setdefault(trial_id, self.start_order.index(trial_id) + 1)
+            if display.search_start is None:
+                display.search_start = display.trial_start[trial_id]
 
     def populate_space(self, trial_id):
         trial = self.strategy.ask()
@@ -110,6 +131,11 @@ class StrategyOracle(keras_tuner.Oracle):
                 "values": {ARCH_HP: trial.arch.to_json(), TRIAL_HP: trial.id}}
 
     def end_trial(self, trial):
+        if trial.trial_id in self.end_order:   # already ended: a repeated call (module doc)
+            for tuner_id in [k for k, t in self.ongoing_trials.items() if t.trial_id == trial.trial_id]:
+                del self.ongoing_trials[tuner_id]
+            self.save()
+            return
         self._defer_save = True         # one save below, once the Strategy knows the result (module doc)
         try:
             super().end_trial(trial)
@@ -144,6 +170,7 @@ class StrategyOracle(keras_tuner.Oracle):
 
     def set_state(self, state):
         super().set_state(state)
+        self._saved_ongoing = {tuner_id: t.trial_id for tuner_id, t in self.ongoing_trials.items()}
         if "strategy" in state:
             self.strategy.restore(state["strategy"])
             for trial in self.ongoing_trials.values():   # keras-tuner gives these back to their tuner ids
