@@ -32,6 +32,14 @@ def _pm(values) -> str:
     return f"{np.mean(values):.3f}" + (f" ± {np.std(values):.3f}" if len(values) > 1 else "")
 
 
+def _covered(runs, key: str) -> str:
+    """"k/N clients" that a client-averaged `key` covers (a client without a value, e.g. per-placement ROC-AUC when
+    every validation placement is single-class, is left out of the mean); "k1-k2/N" when seeds differ."""
+    counts = [sum(1 for v in r["final"].values() if v.get(key) is not None and not np.isnan(v[key])) for r in runs]
+    n = max(len(r["final"]) for r in runs)
+    return f"{min(counts)}/{n}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}/{n}"
+
+
 def table(results: dict) -> str:
     """Markdown: one row per model x algorithm (mean ± std over seeds); per client: pooled / per-placement AUC."""
     runs = results["runs"]
@@ -39,7 +47,8 @@ def table(results: dict) -> str:
     seeds = sorted({r["seed"] for r in runs})
     head = "| model | algorithm | " + " | ".join(clients) + " | mean pooled | mean per placement | vs local |"
     lines = [f"seeds {seeds}; cells: ROC-AUC pooled over the client's validation tiles / mean per-placement "
-             f"ROC-AUC; paper: {PAPER_GAIN}", "", head, "|" + "---|" * (len(clients) + 5)]
+             f"ROC-AUC; means over the clients that have a value [k/N clients]; paper: {PAPER_GAIN}", "", head,
+             "|" + "---|" * (len(clients) + 5)]
     groups = {}
     for r in runs:
         groups.setdefault((r["model"], r["algorithm"]), []).append(r)
@@ -55,7 +64,8 @@ def table(results: dict) -> str:
         rel = "-" if not gains or algo == "local" else (
             f"{np.mean(gains):+.1f} %" + (f" ± {np.std(gains):.1f}" if len(gains) > 1 else ""))
         lines.append(f"| {model} | {algo} | " + " | ".join(cells) +
-                     f" | {_pm([r['mean_auc_pooled'] for r in g])} | {_pm([r['mean_auc_per_placement'] for r in g])}"
+                     f" | {_pm([r['mean_auc_pooled'] for r in g])} [{_covered(g, 'auc_pooled')}]"
+                     f" | {_pm([r['mean_auc_per_placement'] for r in g])} [{_covered(g, 'auc_per_placement')}]"
                      f" | {rel} |")
     return "\n".join(lines) + "\n"
 
