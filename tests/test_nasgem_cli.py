@@ -41,6 +41,7 @@ def test_fit_encoder_then_encode_with_it(tmp_path, capsys):
     enc = tmp_path / "enc"
     assert main(["nasgem", "fit-encoder", "--cells", "40", "--pairs", "200", "--epochs", "1", "--out", str(enc)]) == 0
     assert "Pearson" in capsys.readouterr().out and (enc / "encoder.keras").exists()
+    assert list((enc / "tensorboard" / "encoder" / "train").glob("events.out.tfevents.*"))   # the encoder's loss
     out = tmp_path / "z.npz"
     assert main(["nasgem", "encode", "--encoding", "embedding", "--encoder", str(enc), "--count", "7",
                  "--out", str(out)]) == 0

@@ -1,5 +1,5 @@
-"""What long AutoShrink commands show while they run: stage lines with elapsed time, an epoch bar, and
-TensorBoard scalars of a search (one point per trial)."""
+"""What long AutoShrink commands show while they run: stage lines with elapsed time and TensorBoard scalars
+of a search (one point per trial); the epoch bar is the core's (`tfnas.train.callbacks.epoch_bar`)."""
 from __future__ import annotations
 
 import contextlib
@@ -21,29 +21,6 @@ class Stages:
     def __call__(self, message: str) -> None:
         if not self.quiet:
             print(f"[{time.perf_counter() - self.start:7.1f}s] {message}", file=self.stream, flush=True)
-
-
-def epoch_bar(epochs: int, desc: str = "training", initial: int = 0, keys=("loss", "val_accuracy")):
-    """A Keras callback drawing one tqdm bar over `epochs` (its total); an early stop closes the bar at
-    the epoch reached and says so."""
-    import tensorflow as tf
-    from tqdm.auto import tqdm
-
-    class EpochBar(tf.keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=epochs, initial=initial, desc=desc, unit="epoch")
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            self.bar.set_postfix({k: f"{logs[k]:.4g}" for k in keys if k in logs}, refresh=False)
-            self.bar.update(epoch + 1 - self.bar.n)
-
-        def on_train_end(self, logs=None):
-            if self.bar.n < epochs:
-                self.bar.set_description(f"{desc} (stopped early)")
-            self.bar.close()
-
-    return EpochBar()
 
 
 class SearchScalars:

@@ -203,7 +203,7 @@ def _train(args) -> int:
     from tfnas.autoshrink.cnn import SHRINK_CNN, build_cnn
     from tfnas.autoshrink.data import load_images
     from tfnas.autoshrink.deploy import FinalTraining, mobilenet_v2, train_final
-    from tfnas.autoshrink.progress import epoch_bar
+    from tfnas.train.callbacks import epoch_bar
     from tfnas.metrics import count_params, macs_per_example
     from tfnas.runs import write_json_atomic
     data = load_images(args.data, args.image_size, seed=args.seed)

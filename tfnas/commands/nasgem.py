@@ -95,8 +95,13 @@ def _fit_encoder(args) -> int:
     else:
         fz = GraphFeaturizer.from_samples([space.sample(np.random.default_rng(args.seed)) for _ in range(200)])
     held = max(10, args.cells // 4)
+    import tensorflow as tf
+
+    from tfnas.train.callbacks import epoch_bar
+    board = tf.keras.callbacks.TensorBoard(os.path.join(args.out, "tensorboard", "encoder"), write_graph=False)
     emb = fit_wl_encoder(space, fz, n_cells=args.cells, n_pairs=args.pairs, epochs=args.epochs, seed=args.seed,
-                         heldout_cells=held, heldout_pairs=max(20, args.pairs // 4))
+                         heldout_cells=held, heldout_pairs=max(20, args.pairs // 4),
+                         callbacks=[epoch_bar(args.epochs, desc="encoder", keys=("loss",)), board])
     emb.save(args.out)
     h = emb.report["heldout"]
     print(f"{args.out}: held-out pairs {h['pairs']}: Pearson {h['pearson']:.3f}, Spearman {h['spearman']:.3f}, "

@@ -50,6 +50,8 @@ class WLEmbedding:
         self.model.save(os.path.join(tmp, "encoder.keras"))
         with open(os.path.join(tmp, "encoder.json"), "w") as f:
             json.dump({"featurizer": self.featurizer.config(), "report": self.report, "name": self.name}, f)
+        if os.path.isdir(os.path.join(folder, "tensorboard")):   # the fit's logs stay with the encoder
+            shutil.move(os.path.join(folder, "tensorboard"), os.path.join(tmp, "tensorboard"))
         if os.path.isdir(folder):
             shutil.rmtree(folder)
         os.replace(tmp, folder)
@@ -135,8 +137,10 @@ def untrained_embedding(featurizer: GraphFeaturizer, hidden: int = 64, dim: int 
 
 def fit_wl_encoder(space, featurizer: GraphFeaturizer, n_cells: int = 2000, n_pairs: int = 20000,
                    epochs: int = 10, batch: int = 256, hidden: int = 64, dim: int = 32, layers: int = 3,
-                   h: int = 2, seed: int = 0, heldout_cells: int = 500, heldout_pairs: int = 5000) -> WLEmbedding:
-    """Train the encoder on WL-kernel pairs of `space`; `report` holds train and held-out fit and timings."""
+                   h: int = 2, seed: int = 0, heldout_cells: int = 500, heldout_pairs: int = 5000,
+                   callbacks=()) -> WLEmbedding:
+    """Train the encoder on WL-kernel pairs of `space`; `report` holds train and held-out fit and timings.
+    `callbacks` go to Keras `fit` (the CLI's epoch bar and TensorBoard scalars)."""
     import time
     rng = np.random.default_rng(seed)
     held_rng = np.random.default_rng([seed, 1])
@@ -153,7 +157,7 @@ def fit_wl_encoder(space, featurizer: GraphFeaturizer, n_cells: int = 2000, n_pa
     order = rng.permutation(len(pairs))
     t0 = time.perf_counter()
     hist = pm.fit(_pair_inputs(feats, pairs[order]), target[order][:, None], batch_size=batch, epochs=epochs,
-                  shuffle=False, verbose=0)
+                  shuffle=False, verbose=0, callbacks=list(callbacks))
     t_fit = time.perf_counter() - t0
     report = {"train": pair_fit(encoder, feats, pairs, target), "heldout": pair_fit(encoder, hfeats, hpairs, htarget),
               "loss": [float(v) for v in hist.history["loss"]], "cells": len(cells), "epochs": epochs,

@@ -218,3 +218,25 @@ def plot_history(history: dict[str, list], path: str, keys=None) -> None:
     fig.savefig(tmp)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def epoch_bar(epochs: int, desc: str = "training", initial: int = 0, keys=("loss", "val_accuracy")):
+    """A Keras callback drawing one tqdm bar over `epochs` (its total); an early stop closes the bar at
+    the epoch reached and says so."""
+    from tqdm.auto import tqdm
+
+    class EpochBar(tf.keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=epochs, initial=initial, desc=desc, unit="epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix({k: f"{logs[k]:.4g}" for k in keys if k in logs}, refresh=False)
+            self.bar.update(epoch + 1 - self.bar.n)
+
+        def on_train_end(self, logs=None):
+            if self.bar.n < epochs:
+                self.bar.set_description(f"{desc} (stopped early)")
+            self.bar.close()
+
+    return EpochBar()
