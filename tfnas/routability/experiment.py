@@ -59,13 +59,16 @@ def _throughput_callback(tiles_per_epoch: int):
 
 def run_experiment(ds: dict, split: dict, build_model: Callable, run_dir: str, *, name: str, seed: int = 0,
                    epochs: int = 10, batch_size: int = 8, lr: float = 1e-3, patience: int | None = 5,
-                   resume: bool = False, plots: bool = True, run_fields: dict | None = None) -> dict:
+                   resume: bool = False, plots: bool = True, run_fields: dict | None = None,
+                   progress: bool = True) -> dict:
     """Train `build_model(input_shape, seed)` on split["train"] (early stopping on split["val"]) into `run_dir`;
-    returns the test metrics plus params, FLOPs, tiles/s, CPU seconds (also written to run_dir/result.json)."""
+    returns the test metrics plus params, FLOPs, tiles/s, CPU seconds (also written to run_dir/result.json).
+    `progress` draws an epoch bar (total = epochs; says so when early stopping ends it) on stderr."""
     import tensorflow as tf
 
     from tfnas import metrics
     from tfnas.routability import data, protocol, report
+    from tfnas.train.callbacks import epoch_bar
     from tfnas.runs import write_json_atomic, write_run_info
     from tfnas.train.task import TileBCETask
     from tfnas.train.trainer import train
@@ -84,7 +87,9 @@ def run_experiment(ds: dict, split: dict, build_model: Callable, run_dir: str, *
     out = train(model, TileBCETask(), make_dataset(x[tr], y[tr], batch_size, seed),
                 make_dataset(x[va], y[va], batch_size) if va else None, epochs=epochs,
                 optimizer=tf.keras.optimizers.Adam(lr), run_dir=run_dir, resume=resume,
-                early_stopping_patience=patience if va else None, kind="map", callbacks=[thr],
+                early_stopping_patience=patience if va else None, kind="map",
+                callbacks=[thr] + ([epoch_bar(epochs, desc=f"{name} seed {seed}", keys=("loss", "val_loss"))]
+                                   if progress else []),
                 run_fields={"calibration": CALIBRATION, "normalizer": norm.get_config(), "channels": ds["channels"],
                             "grid": list(x.shape[1:3]), **(run_fields or {})})
     cpu_s = time.process_time() - cpu0
