@@ -125,3 +125,67 @@ def test_bad_factory_fails_before_any_child(tmp_path):
         D.Cluster("tests_core_toy", {}, str(tmp_path))
     with pytest.raises(ValueError, match="workers must be >= 1"):
         D.Cluster(f"{HERE}:make_toy", {}, str(tmp_path), workers=0)
+
+
+@pytest.mark.long   # supernet + 6 candidates twice, 3 TF child processes: ~2 min on 2 cores (make test-long)
+def test_nasrec_search_with_two_workers_writes_the_sequential_search(tmp_path):
+    """`tfnas nasrec search --workers 2` on the tiny NASRec config: the same candidates (ids, architectures,
+    generations, parents, FLOPs), the same best architecture and FLOPs cache as the sequential search."""
+    from test_nasrec_pipeline import tiny_config
+
+    from tfnas.cli import main
+    from tfnas.nasrec.search import top_candidates, load_candidates
+
+    configs = {}
+    for name in ("seq", "dist"):
+        cfg = tiny_config(str(tmp_path / name))
+        cfg.data.dir = str(tmp_path / "data")     # one synthetic data folder for both
+        cfg.save(str(tmp_path / f"{name}.json"))
+        configs[name] = cfg
+    assert main(["nasrec", "search", "--no-progress", "--config", str(tmp_path / "seq.json")]) == 0
+    assert main(["nasrec", "search", "--no-progress", "--workers", "2", "--config", str(tmp_path / "dist.json")]) == 0
+
+    search = {name: os.path.join(cfg.run_dir, "search") for name, cfg in configs.items()}
+    rows = {name: load_candidates(folder) for name, folder in search.items()}
+    same = ("id", "generation", "parent", "seeded", "fingerprint", "status", "flops", "params", "arch")
+    assert [{k: r[k] for k in same} for r in rows["dist"]] == [{k: r[k] for k in same} for r in rows["seq"]]
+    assert len(rows["seq"]) == 6
+    for a, b in zip(rows["seq"], rows["dist"]):   # scored on the same supernet weights, another process
+        assert abs(a["logloss"] - b["logloss"]) < 1e-6 and abs(a["auc"] - b["auc"]) < 1e-6, (a, b)
+    best = {name: top_candidates(r, 1)[0]["fingerprint"] for name, r in rows.items()}
+    assert best["dist"] == best["seq"]
+    caches = {}
+    for name, folder in search.items():
+        with open(os.path.join(folder, "flops_cache.json")) as f:
+            caches[name] = json.load(f)
+        for png in ("search_progress.png", "logloss_vs_flops.png"):
+            assert os.path.getsize(os.path.join(folder, png)) > 1000
+    assert caches["dist"] == caches["seq"] and len(caches["seq"]) == len({r["fingerprint"] for r in rows["seq"]})
+    events = os.path.join(search["dist"], "distributed")
+    assert {"chief.log", "worker0.log", "worker1.log"} <= set(os.listdir(events))
+    # both workers evaluated candidates (their own FLOPs caches), the chief none
+    assert sorted(n for n in os.listdir(events) if n.startswith("flops_cache.")) == \
+        ["flops_cache.worker0.json", "flops_cache.worker1.json"]
+
+
+def test_nasrec_search_workers_bad_usage_is_one_line(tmp_path, monkeypatch, capsys):
+    """--workers < 0, --workers with keras-tuner's variables set, or only some of those variables: one clear
+    line each, before any run folder, supernet or process is made."""
+    from test_nasrec_pipeline import tiny_config
+
+    from tfnas.cli import main
+    cfg = tiny_config(str(tmp_path))
+    cfg.save(str(tmp_path / "c.json"))
+    base = ["nasrec", "search", "--no-progress", "--config", str(tmp_path / "c.json")]
+    assert main(base + ["--workers", "-1"]) == 1
+    assert capsys.readouterr().err.strip() == "tfnas: error: --workers must be >= 0, got -1"
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker0")
+    assert main(base) == 1
+    assert capsys.readouterr().err.strip() == (
+        "tfnas: error: distributed search: set all of KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT, "
+        "KERASTUNER_TUNER_ID or none; missing KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT")
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+    assert main(base + ["--workers", "2"]) == 1
+    assert "--workers starts its own chief and workers" in capsys.readouterr().err
+    assert not os.path.exists(cfg.run_dir) and not os.path.exists(cfg.data.dir)

@@ -30,6 +30,10 @@ def register(subparsers) -> None:
         if name == "search":
             leaf.add_argument("--runner", choices=("loop", "keras_tuner"), default="loop",
                               help="drive the search with run_search (default) or the keras-tuner Oracle")
+            leaf.add_argument("--workers", type=int, default=0, metavar="N",
+                              help="score candidates in N local worker processes at once (keras-tuner chief/worker "
+                                   "mode; same outputs as the sequential search); with KERASTUNER_ORACLE_IP, "
+                                   "_PORT and _TUNER_ID set instead, this process is that chief or worker")
         leaf.set_defaults(func=_run_stage, stage=name)
     cfg = sub.add_parser("config", help="print a config with every field filled in (defaults = reference)")
     cfg.add_argument("--config", default=None, help="a partial config to complete (default: none)")
@@ -58,8 +62,32 @@ def _run_stage(args: argparse.Namespace) -> int:
     from tfnas.runlock import RunLock
 
     cfg = _load(args)
+    role = _search_role(args)
+    if role == "worker":   # writes only its own files; the chief holds the run lock
+        from tfnas.nasrec.workers import search_as_role
+        search_as_role(cfg, role)
+        print("search worker: done")
+        return 0
     with RunLock(cfg.run_dir, f"tfnas nasrec {args.stage}"):  # one writer per run folder
+        if role == "chief":
+            from tfnas.nasrec.workers import search_as_role
+            print(f"search candidates: {search_as_role(cfg, role, progress=not args.no_progress)}")
+            return 0
         return _stage(args, cfg, STAGES, Pipeline, run)
+
+
+def _search_role(args: argparse.Namespace):
+    """'chief'/'worker' when `search` runs under keras-tuner's variables, else None (--workers checked)."""
+    if args.stage != "search":
+        return None
+    from tfnas.nasrec.workers import env_role
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    role = env_role()
+    if role and args.workers:
+        raise ValueError("--workers starts its own chief and workers: unset KERASTUNER_ORACLE_IP/_PORT/_TUNER_ID, "
+                         "or drop --workers")
+    return role
 
 
 def _stage(args: argparse.Namespace, cfg, STAGES, Pipeline, run) -> int:
@@ -72,6 +100,9 @@ def _stage(args: argparse.Namespace, cfg, STAGES, Pipeline, run) -> int:
     pipe = Pipeline(cfg, progress)
     if args.stage == "train-supernet":
         print(f"supernet trained: {pipe.stage_train_supernet()}")
+    elif args.stage == "search" and args.workers:
+        from tfnas.nasrec.workers import search_with_workers
+        print(f"search candidates: {search_with_workers(pipe, args.workers)}")
     elif args.stage == "search":
         print(f"search candidates: {pipe.stage_search(runner=args.runner)}")
     elif args.stage == "retrain":

@@ -1,7 +1,8 @@
 """NASRec's search stage: regularized evolution (or random) over a NASRec space, scored by the supernet.
 
 Runs through `tfnas.search.loop.run_search` (checkpoint after each candidate, so a killed search resumes
-with the same proposals) or, with `runner="keras_tuner"`, through the keras-tuner Oracle adapter.
+with the same proposals) or, with `runner="keras_tuner"`, through the keras-tuner Oracle adapter
+(several worker processes at once: tfnas/nasrec/workers.py, `tfnas nasrec search --workers N`).
 Writes `candidates.jsonl` (one line per candidate: architecture, metrics, FLOPs, params, generation) and
 two PNGs (best logloss per generation; logloss vs FLOPs).
 """
@@ -128,10 +129,11 @@ def best_per_generation(strategy: Strategy, chunk: int = 8) -> list[float]:
 
 
 def write_outputs(strategy: Strategy, out_dir: str, top_k: int = 0) -> dict:
-    """candidates.jsonl + the two PNGs; returns their paths."""
+    """candidates.jsonl (rows in trial id order: a distributed search tells results in the order they finish)
+    + the two PNGs; returns their paths."""
     from tfnas.nasrec import plots
 
-    rows = [record_row(r) for r in strategy.history]
+    rows = [record_row(r) for r in sorted(strategy.history, key=lambda r: r.trial.id)]
     path = os.path.join(out_dir, CANDIDATES_FILE)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
