@@ -162,3 +162,44 @@ def test_chief_killed_mid_search_resumes_without_losing_or_repeating_a_trial(tmp
     for pid in [p.pid for p in cluster.procs.values()] + [seen["chief_pid"]]:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+LAUNCHER = r"""
+import sys
+from tfnas.search.distributed import launch
+launch(sys.argv[1] + ":make_search", {"log": sys.argv[2], "sleep_s": 5.0}, sys.argv[3], workers=2)
+"""
+
+
+@pytest.mark.long   # 3 TF child processes started and left to die: ~30-60 s on 2 cores (make test-long)
+def test_children_of_a_killed_launcher_exit(tmp_path):
+    """SIGKILL the process running `launch` while its workers evaluate: the chief and both workers exit on their
+    own within seconds (else a re-run's new chief would share the project with the old one)."""
+    import subprocess
+    import sys
+
+    log, work = str(tmp_path / "log.jsonl"), tmp_path / "dist"
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER, HERE, log, str(work)])
+    try:
+        end = time.monotonic() + 240
+        while len(_in_flight(_events(log))) < 2:
+            assert time.monotonic() < end and launcher.poll() is None, "the workers never started evaluating"
+            time.sleep(0.05)
+        with open(work / "cluster.json") as f:
+            pids = json.load(f)["pids"]
+        launcher.kill()
+        launcher.wait()
+        end = time.monotonic() + 20
+        alive = dict(pids)
+        while alive and time.monotonic() < end:
+            for name, pid in list(alive.items()):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    del alive[name]
+            time.sleep(0.1)
+        assert not alive, f"still running 20 s after their launcher was killed: {alive}"
+        assert not [e for e in _events(log) if e["event"] == "end"]   # they stopped mid-evaluation
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()

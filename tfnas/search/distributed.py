@@ -7,6 +7,8 @@ Configured by keras-tuner's environment variables: ``KERASTUNER_ORACLE_IP``, ``K
 local workers for a quick try and supervises them: a worker that dies is restarted with the SAME tuner id, so
 keras-tuner hands it back its unfinished trial (not lost, not duplicated); a chief that dies is restarted
 and resumes from its saved oracle state (workers wait for it: keras-tuner's client calls wait_for_ready).
+Children of a `launch` that is itself killed exit within a second (they watch their parent), so a re-run
+never finds the old chief still serving and writing the project it resumes.
 
 A worker survives a chief that dies under it: keras-tuner's client would raise out of the call in flight
 (and a failed `update_trial` inside a trial marks the trial FAILED), so each of its calls is repeated while the
@@ -34,6 +36,7 @@ import sys
 import time
 
 ENV_IP, ENV_PORT, ENV_ID = "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"
+ENV_SUPERVISOR = "TFNAS_SEARCH_SUPERVISOR_PID"   # set by Cluster: its children exit when it is gone
 CLUSTER_FILE = "cluster.json"
 
 
@@ -135,6 +138,8 @@ def run_role(factory: str, factory_args: dict, directory: str, project: str) -> 
     for var in (ENV_IP, ENV_PORT, ENV_ID):
         if var not in os.environ:
             raise ValueError(f"distributed search: environment variable {var} is not set")
+    if os.environ.get(ENV_SUPERVISOR):
+        watch_supervisor(int(os.environ[ENV_SUPERVISOR]))
     strategy, evaluator = load_factory(factory)(**factory_args)
     tuner_id = os.environ[ENV_ID]
     if "chief" in tuner_id:
@@ -142,6 +147,20 @@ def run_role(factory: str, factory_args: dict, directory: str, project: str) -> 
     else:   # a worker keeps its own tuner folder: it never reads the chief's files while they are written
         tuner = make_tuner(strategy, evaluator, os.path.join(directory, f"worker-{tuner_id}"), project)
         tuner.search()
+
+
+def watch_supervisor(pid: int, poll_s: float = 1.0) -> None:
+    """Exit this process (status 3) once its supervising `launch` process `pid` is gone (its parent changed): a
+    killed launcher must not leave a chief writing the project that its re-run's new chief resumes."""
+    import threading
+
+    def watch():
+        while os.getppid() == pid:
+            time.sleep(poll_s)
+        os._exit(3)
+    if os.getppid() != pid:
+        os._exit(3)
+    threading.Thread(target=watch, daemon=True, name="supervisor-watch").start()
 
 
 def load_result(factory: str, factory_args: dict, directory: str, project: str):
@@ -187,7 +206,8 @@ class Cluster:
         os.makedirs(self.directory, exist_ok=True)
 
     def _start(self, tuner_id: str) -> None:
-        env = {**os.environ, **self.env, ENV_IP: "127.0.0.1", ENV_PORT: str(self.port), ENV_ID: tuner_id}
+        env = {**os.environ, **self.env, ENV_IP: "127.0.0.1", ENV_PORT: str(self.port), ENV_ID: tuner_id,
+               ENV_SUPERVISOR: str(os.getpid())}
         code = ("import json, sys; from tfnas.search.distributed import run_role; "
                 "run_role(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4])")
         log = open(os.path.join(self.directory, f"{tuner_id}.log"), "a")
