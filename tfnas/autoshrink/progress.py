@@ -1,5 +1,6 @@
-"""What long AutoShrink commands show while they run: stage lines with elapsed time and TensorBoard scalars
-of a search (one point per trial); the epoch bar is the core's (`tfnas.train.callbacks.epoch_bar`)."""
+"""What long AutoShrink commands show while they run: TensorBoard scalars
+of a search (one point per trial); the stage lines (`tfnas.stages.Stages`) and the epoch bar
+(`tfnas.train.callbacks.epoch_bar`) are the core's."""
 from __future__ import annotations
 
 import contextlib
@@ -7,20 +8,6 @@ import os
 import re
 import sys
 import tempfile
-import time
-
-
-class Stages:
-    """Prints `[  12.3s] message` lines (elapsed since start) to stderr; `quiet` prints nothing."""
-
-    def __init__(self, quiet: bool = False, stream=None):
-        self.start = time.perf_counter()
-        self.quiet = quiet
-        self.stream = stream or sys.stderr
-
-    def __call__(self, message: str) -> None:
-        if not self.quiet:
-            print(f"[{time.perf_counter() - self.start:7.1f}s] {message}", file=self.stream, flush=True)
 
 
 class SearchScalars:

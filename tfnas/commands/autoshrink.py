@@ -127,7 +127,7 @@ def _finish(strategy, out: str) -> int:
 
 def _loading(args) -> None:
     if not args.no_progress:
-        from tfnas.autoshrink.progress import Stages
+        from tfnas.stages import Stages
         Stages()(f"loading TensorFlow and the data; checkpoint and results in {args.out}")
 
 
@@ -196,7 +196,7 @@ def _train(args) -> int:
         raise ValueError(f"--depth needs 5 stage sizes (ShrinkCNN has 5 stages), got {list(args.depth)}")
     for name in ("mobilenet", "width", "head", "stem_strides", "epochs", "batch_size", "lr", "image_size"):
         checks.positive(f"--{name.replace('_', '-')}", getattr(args, name))
-    from tfnas.autoshrink.progress import Stages
+    from tfnas.stages import Stages
     stage = Stages()
     stage("loading TensorFlow and the data")
     from tfnas.autoshrink.cell import full_cnn_cell
@@ -246,7 +246,7 @@ def _export(args) -> int:
         checks.positive("--threads", t)
     checks.positive("--runs", args.runs)
     checks.positive("--deploy-size", args.deploy_size, allow_zero=True)
-    from tfnas.autoshrink.progress import Stages
+    from tfnas.stages import Stages
     stage = Stages(quiet=args.quiet)
     stage("loading TensorFlow")
     import tensorflow as tf

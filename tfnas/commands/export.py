@@ -31,11 +31,15 @@ def register(subparsers) -> None:
 
 
 def _export(args) -> int:
+    from tfnas.stages import Stages
+    stage = Stages()
+    stage(f"loading TensorFlow and the run {args.run}")
     from tfnas.export.runs import load_run_model
     from tfnas.export.serving import describe_export
 
     _register_method_loaders()
     rm = load_run_model(args.run)
+    stage(f"writing the SavedModel ({rm.summary})")
     try:
         path = rm.save(args.name, args.version, args.root)
     except FileExistsError as exc:
@@ -44,16 +48,19 @@ def _export(args) -> int:
     print(f"exported {rm.summary} from {args.run} to {path}")
     print(f"serving_default: {len(sig['inputs'])} inputs {sig['inputs']} -> {sig['outputs']}")
     if not args.no_check:
+        stage("reloading it in a fresh process and comparing with the Keras model")
         diff = rm.check(path)
         print(f"reloaded {path} in a fresh process: max |served - keras| = {diff:.3g}")
         if not diff <= args.tolerance:
             raise RuntimeError(f"{path}: the reloaded SavedModel disagrees with the model "
                                f"(max |diff| {diff:.3g} > --tolerance {args.tolerance:g})")
     if args.tflite:
+        stage(f"converting to TFLite ({args.tflite})")
         from tfnas.export.tflite import write_tflite
         out = write_tflite(rm.tflite_model, os.path.join(args.run, f"model_{args.tflite}.tflite"), args.tflite,
                            representative_data=rm.representative if args.tflite == "int8" else None)
         print(f"tflite ({args.tflite}): {out} ({os.path.getsize(out):,} bytes)")
+    stage("done")
     return 0
 
 
