@@ -13,7 +13,9 @@ sets each client's start weights, fits its batches (fit on a dataset of the roun
 ways measured, fit(dataset), fit(x, y, shuffle=False) and train_on_batch, the fastest), and averages the weights in
 numpy. The first round of each (tracing, the worker's session set-up) is reported apart and left out; the ratio is
 the median over rounds of each round's TFF / Keras time (paired, so load from other processes cancels), with its
-range. Targets (issue 17): ratio <= 1.5x, building the computations < 60 s. `--timing-only` skips the table.
+range. CPU seconds per round (this process, plus the TFF worker's from /proc) are shown beside it: unlike wall time
+they do not depend on how many cores other processes leave free. Targets (issue 17): ratio <= 1.5x, building the
+computations < 60 s. `--timing-only` skips the table.
 Writes OUT/benchmark.{json,md}.
 """
 from __future__ import annotations
@@ -36,6 +38,21 @@ QUICK = {"models": ["flnet"], "grid": [16, 16], "rounds": 3, "batch_size": 2, "l
 TARGET_RATIO, TARGET_BUILD_S = 1.5, 60.0
 
 
+def _cpu_seconds() -> dict:
+    """{pid: CPU seconds (user + system)} of this process's TFF worker binaries, read from /proc."""
+    from federated.runtime import own_workers
+
+    out = {}
+    for pid in own_workers():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def keras_vs_tff(cfg, clients, model: str, rounds: int) -> dict:
     """Seconds per FedAvg round: TFF (RoundProcess.next) and plain Keras client after client, interleaved."""
     import tensorflow as tf
@@ -54,14 +71,15 @@ def keras_vs_tff(cfg, clients, model: str, rounds: int) -> dict:
     for m in keras_models:  # one compiled model + Adam per client, as a plain-Keras simulation would keep them
         TileBCETask().compile(m, tf.keras.optimizers.Adam(cfg["lr"]))
     k_glob = [w.copy() for w in glob]
-    tff_s, keras_s = [], []
+    tff_s, keras_s, tff_cpu, keras_cpu = [], [], [], []
     for r in range(rounds):
         data = [c.round_data(cfg["batch_size"], cfg["local_epochs"], (0, r, i)) for i, c in enumerate(clients)]
-        t = time.perf_counter()
+        t, c, w = time.perf_counter(), time.process_time(), _cpu_seconds()
         out = proc.next(glob, [[] for _ in clients], opts, data)
         tff_s.append(time.perf_counter() - t)
+        tff_cpu.append(time.process_time() - c + sum(v - w.get(p, 0.0) for p, v in _cpu_seconds().items()))
         glob, opts = out["global"], out["opt_state"]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         new, ns = [], []
         for b, keras_model in zip(data, keras_models):
             proc.layout.set(keras_model, k_glob, [])
@@ -73,6 +91,7 @@ def keras_vs_tff(cfg, clients, model: str, rounds: int) -> dict:
             ns.append(sum(len(x) for x, _ in b))
         k_glob = [sum(n * w[i] for n, w in zip(ns, new)) / sum(ns) for i in range(len(k_glob))]
         keras_s.append(time.perf_counter() - t)
+        keras_cpu.append(time.process_time() - c)
     diff = max(float(np.abs(a - b).max()) for a, b in zip(glob, k_glob))
     med_t, med_k = float(np.median(tff_s[1:])), float(np.median(keras_s[1:]))
     paired = [t / k for t, k in zip(tff_s[1:], keras_s[1:])]
@@ -81,6 +100,8 @@ def keras_vs_tff(cfg, clients, model: str, rounds: int) -> dict:
             "tff_round_s": tff_s, "keras_round_s": keras_s, "tff_round_s_median": med_t,
             "keras_round_s_median": med_k, "ratio_tff_over_keras": float(np.median(paired)),
             "ratio_min": float(min(paired)), "ratio_max": float(max(paired)), "ratio_of_medians": med_t / med_k,
+            "tff_cpu_s_median": float(np.median(tff_cpu[1:])), "keras_cpu_s_median": float(np.median(keras_cpu[1:])),
+            "cpu_ratio_tff_over_keras": float(np.median(tff_cpu[1:])) / max(float(np.median(keras_cpu[1:])), 1e-9),
             "tff_rounds_per_minute": 60.0 / med_t, "max_abs_weight_diff_tff_vs_keras": diff, "rounds": rounds}
 
 
@@ -137,11 +158,12 @@ def main(argv=None) -> int:
     md += [f"FedAvg round, TFF vs the same training client after client in plain Keras, interleaved "
            f"({a.timing_rounds - 1} timed rounds after one warm-up; ratio = median of per-round TFF/Keras, range):", "",
            "| model | clients | batches/round | TFF build s | TFF first round s | TFF round s (median) "
-           "| Keras client-after-client s | ratio TFF/Keras | rounds/min | max weight diff |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| Keras client-after-client s | ratio TFF/Keras | CPU s TFF (Python + worker) / Keras | rounds/min "
+           "| max weight diff |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     md += [f"| {t['model']} | {t['clients']} | {t['batches_per_round']} | {t['build_seconds']:.2f} | "
            f"{t['tff_first_round_s']:.2f} | {t['tff_round_s_median']:.3f} | {t['keras_round_s_median']:.3f} | "
            f"{t['ratio_tff_over_keras']:.2f}x ({t['ratio_min']:.2f}-{t['ratio_max']:.2f}) | "
+           f"{t['tff_cpu_s_median']:.3f} / {t['keras_cpu_s_median']:.3f} ({t['cpu_ratio_tff_over_keras']:.2f}x) | "
            f"{t['tff_rounds_per_minute']:.0f} | {t['max_abs_weight_diff_tff_vs_keras']:.1e} |" for t in timing]
     builds = list(bench["build_seconds"].values()) + [t["build_seconds"] for t in timing]
     ratio = max(t["ratio_tff_over_keras"] for t in timing)
