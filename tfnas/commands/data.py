@@ -76,6 +76,7 @@ def register(subparsers) -> None:
     ca.add_argument("--shard-rows", type=int, default=262_144, help="rows per .npy shard")
     ca.add_argument("--bad-rows", choices=("error", "skip"), default="error",
                     help="a malformed row stops the cache (error) or is dropped (skip)")
+    ca.add_argument("--no-progress", action="store_true")
     ca.set_defaults(func=_cache)
 
     ix = sub.add_parser("index", help="describe a data folder you made yourself (writes spec.json, dataset.json)",
@@ -135,13 +136,26 @@ def _table_schema(args):
 def _cache(args) -> int:
     if args.shard_rows < 1:
         raise ValueError(f"--shard-rows must be >= 1, got {args.shard_rows}")
-    from pipelines.ctr.folder import load_spec, split_paths
+    from pipelines.ctr.folder import load_info, load_spec, split_paths
     load_spec(args.data), split_paths(args.data)              # a clear error before TensorFlow loads
     import time
 
+    from tqdm.auto import tqdm
+
     from pipelines.ctr.cache import write_cache
     start = time.time()
-    manifest = write_cache(args.data, args.out, args.shard_rows, bad_rows=args.bad_rows)
+    total = load_info(args.data).get("rows")                  # all splits together, when the folder says
+    bar = tqdm(total=total if isinstance(total, int) else None, desc="cache", unit=" rows", unit_scale=True,
+               disable=args.no_progress)
+    done = {}
+
+    def progress(split, rows):
+        done[split] = rows
+        bar.update(sum(done.values()) - bar.n)
+    try:
+        manifest = write_cache(args.data, args.out, args.shard_rows, bad_rows=args.bad_rows, progress=progress)
+    finally:
+        bar.close()
     rows = ", ".join(f"{s} {v['rows']:,}" for s, v in manifest["splits"].items())
     print(f"wrote {args.out}: cache of {args.data} ({rows} rows) in {time.time() - start:.1f}s; "
           f"train with --data {args.out}")
