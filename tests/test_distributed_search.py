@@ -189,3 +189,49 @@ def test_nasrec_search_workers_bad_usage_is_one_line(tmp_path, monkeypatch, caps
     assert main(base + ["--workers", "2"]) == 1
     assert "--workers starts its own chief and workers" in capsys.readouterr().err
     assert not os.path.exists(cfg.run_dir) and not os.path.exists(cfg.data.dir)
+
+
+@pytest.mark.long   # supernet + 6 candidates, 3 TF processes started by hand: ~2-4 min on 2 cores
+def test_nasrec_search_under_keras_tuner_variables_is_chief_or_worker(tmp_path):
+    """Three `tfnas nasrec search` processes started by hand with KERASTUNER_ORACLE_IP/_PORT/_TUNER_ID (workers
+    first: they wait for the chief's supernet): the chief writes every candidate once, the workers scored them."""
+    import subprocess
+    import sys
+
+    from test_nasrec_pipeline import tiny_config
+
+    from tfnas.nasrec.search import load_candidates
+    from tfnas.search.distributed import free_port
+
+    cfg = tiny_config(str(tmp_path))
+    cfg.save(str(tmp_path / "c.json"))
+    argv = [sys.executable, "-m", "tfnas.cli", "nasrec", "search", "--no-progress", "--config",
+            str(tmp_path / "c.json")]
+    port = str(free_port())
+    procs = {}
+    for tuner_id in ("worker0", "worker1", "chief"):
+        env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port,
+               "KERASTUNER_TUNER_ID": tuner_id}
+        with open(tmp_path / f"{tuner_id}.out", "w") as log:
+            procs[tuner_id] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for p in procs.values():
+            p.wait(timeout=600)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+    out = {k: (tmp_path / f"{k}.out").read_text()[-3000:] for k in procs}
+    assert {k: p.returncode for k, p in procs.items()} == {"worker0": 0, "worker1": 0, "chief": 0}, out
+    assert "search candidates:" in out["chief"] and all("search worker: done" in out[w] for w in ("worker0", "worker1"))
+    rows = load_candidates(os.path.join(cfg.run_dir, "search"))
+    assert [r["id"] for r in rows] == list(range(6)) and all(r["status"] == "ok" for r in rows)
+    folder = os.path.join(cfg.run_dir, "search", "distributed")
+    scored = {}
+    for w in ("worker0", "worker1"):
+        path = os.path.join(folder, f"flops_cache.{w}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                scored.update(json.load(f))
+    assert set(scored) == {r["fingerprint"] for r in rows}      # every candidate was scored by a worker
+    assert not os.path.exists(os.path.join(cfg.run_dir, ".lock"))  # the chief released the run lock
