@@ -85,7 +85,7 @@ class FederatedRun:
         self.dropout, self.fixed = dropout, fixed_clusters
         self.k = len(set(fixed_clusters.values())) if fixed_clusters else clusters
         self.fingerprint = json.dumps(fingerprint or {}, sort_keys=True)
-        self.evaluator = Evaluator(process.model_name, process.input_shape, process.layout, process.seed)
+        self.evaluator = Evaluator(process.model_name, process.input_shape, process.layout, seed)
         self.round = 0
         self.server = [process.initial_weights(seed + j)[0] for j in range(self.k)]
         local0 = process.initial_weights(seed)[1]

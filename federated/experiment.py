@@ -100,10 +100,26 @@ def input_shape(cfg, clients) -> tuple:
     return (*cfg["grid"], clients[0].x_train.shape[-1])
 
 
-def federated_run(cfg, clients, model: str, seed: int, algorithm: str, run_dir: str):
-    """The FederatedRun of one federated algorithm (finetune starts from fedavg's)."""
-    from federated.driver import FederatedRun
+_PROCESSES = {}
+
+
+def round_process(model: str, shape, cfg, spec: dict):
+    """(RoundProcess, built now?) for these settings, reused across seeds and algorithms that share them (fedavg,
+    ifca, ifca_fixed, finetune): the computation does not depend on the seed, as its in-graph model's initial values
+    are overwritten by each round's inputs, so reusing it saves a build and the worker's first-call set-up."""
     from federated.process import RoundProcess
+
+    key = (model, tuple(shape), cfg["optimizer"], float(cfg["lr"]), tuple(sorted(spec.items())))
+    if key in _PROCESSES:
+        return _PROCESSES[key], False
+    _PROCESSES[key] = RoundProcess(model, shape, optimizer=cfg["optimizer"], lr=cfg["lr"], seed=0, **spec)
+    return _PROCESSES[key], True
+
+
+def federated_run(cfg, clients, model: str, seed: int, algorithm: str, run_dir: str):
+    """The FederatedRun of one federated algorithm (finetune starts from fedavg's); `.built` says whether its
+    RoundProcess was built for it (False: reused, see round_process)."""
+    from federated.driver import FederatedRun
 
     spec = dict(FEDERATED["fedavg" if algorithm == "finetune" else algorithm])
     clusters = cfg["clusters"] if "clusters" in spec else 1
@@ -112,14 +128,16 @@ def federated_run(cfg, clients, model: str, seed: int, algorithm: str, run_dir: 
         spec["mu"] = cfg["mu"]
     fixed = ({c.name: c.group.get(cfg["fixed_clusters_by"], "?") for c in clients}
              if algorithm == "ifca_fixed" else None)
-    proc = RoundProcess(model, input_shape(cfg, clients), optimizer=cfg["optimizer"], lr=cfg["lr"], seed=seed, **spec)
+    proc, built = round_process(model, input_shape(cfg, clients), cfg, spec)
     keys = ("rounds", "local_epochs", "batch_size", "lr", "optimizer", "dropout", "clients_per_round", "grid")
     fp = {"model": model, "seed": seed, "algorithm": "fedavg" if algorithm == "finetune" else algorithm,
           **{k: cfg[k] for k in keys}, **spec, "clusters": clusters, "fixed": fixed}
-    return FederatedRun(proc, clients, run_dir, rounds=cfg["rounds"], local_epochs=cfg["local_epochs"],
-                        batch_size=cfg["batch_size"], seed=seed, clients_per_round=cfg["clients_per_round"],
-                        dropout=cfg["dropout"], clusters=clusters, fixed_clusters=fixed,
-                        fingerprint=json.loads(json.dumps(fp, default=list)))
+    fed = FederatedRun(proc, clients, run_dir, rounds=cfg["rounds"], local_epochs=cfg["local_epochs"],
+                       batch_size=cfg["batch_size"], seed=seed, clients_per_round=cfg["clients_per_round"],
+                       dropout=cfg["dropout"], clusters=clusters, fixed_clusters=fixed,
+                       fingerprint=json.loads(json.dumps(fp, default=list)))
+    fed.built = built
+    return fed
 
 
 def keras_train(model, x, y, epochs, cfg, seed, run_dir, resume):
@@ -212,7 +230,8 @@ def _run_all(cfg: dict, out_dir: str, resume: bool, log) -> dict:
                     fed = federated_run(cfg, clients, model, seed, algo, run_dir)
                     history = fed.run(resume=resume)
                     entry.update(final={h["client"]: h for h in history if h["round"] == cfg["rounds"]},
-                                 history=history, build_seconds=fed.process.build_seconds,
+                                 history=history, build_seconds=fed.process.build_seconds if fed.built else 0.0,
+                                 process_reused=not fed.built,
                                  round_seconds=[h["round_seconds"] for h in history if h["client"] == clients[0].name])
                 entry["seconds"] = time.perf_counter() - t0
                 summarise(entry)
