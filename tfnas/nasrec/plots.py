@@ -58,10 +58,11 @@ def plot_metric_vs_flops(flops: Sequence[float], values: Sequence[float], path: 
 def flops_axis(ax, flops: Sequence[float]) -> None:
     """FLOPs on x with engineering labels (12k, 3.4M): log scale only when the values span a decade or more,
     since a log axis over a narrower range shows one tick label or none."""
-    from matplotlib.ticker import EngFormatter
+    from matplotlib.ticker import EngFormatter, LogLocator
     positive = [f for f in flops if f and f > 0]
     if positive and max(positive) / min(positive) >= 10:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))   # labelled minor ticks that do not collide
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.xaxis.set_minor_formatter(EngFormatter(sep=""))
     ax.tick_params(axis="x", which="minor", labelsize=6)
