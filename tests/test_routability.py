@@ -22,6 +22,16 @@ def test_estimator_output_grid_equals_input_grid(name):
         assert len(m.losses) == 2
 
 
+@pytest.mark.parametrize("name", sorted(estimators.ESTIMATORS))
+def test_estimator_weights_depend_only_on_the_seed(name):
+    """Two builds with one seed are identical (federated clients and re-runs start from the same weights)."""
+    import tensorflow as tf
+    a = estimators.build_estimator(name, (16, 20, 6), 3)
+    tf.random.uniform([7])                      # global RNG state moves between the builds
+    b = estimators.build_estimator(name, (16, 20, 6), 3)
+    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
+
+
 def test_routenet_rejects_grid_not_divisible_by_4():
     with pytest.raises(ValueError, match="divisible by 4"):
         estimators.build_estimator("routenet", (18, 16, 6))

@@ -18,6 +18,12 @@ def _conv(filters, k, seed, **kw):
     return L.Conv2D(filters, k, padding="same", kernel_initializer=tf.keras.initializers.GlorotUniform(seed), **kw)
 
 
+def _up(filters, k, seed):
+    """A seeded stride-2 transposed conv (unseeded, two builds with the same seed differed by up to 0.21)."""
+    return L.Conv2DTranspose(filters, k, strides=2, padding="same",
+                             kernel_initializer=tf.keras.initializers.GlorotUniform(seed))
+
+
 def routenet(input_shape, seed: int = 0) -> tf.keras.Model:
     """RouteNet: output grid equals the input grid; H and W must be divisible by 4."""
     h, w = input_shape[0], input_shape[1]
@@ -32,10 +38,10 @@ def routenet(input_shape, seed: int = 0) -> tf.keras.Model:
     x = L.MaxPool2D(2)(x)
     x = L.ReLU()(_conv(32, 9, seed + 2)(x))
     x = L.ReLU()(_conv(32, 7, seed + 3)(x))
-    x = L.ReLU()(L.Conv2DTranspose(16, 9, strides=2, padding="same")(x))
+    x = L.ReLU()(_up(16, 9, seed + 6)(x))
     x = L.Concatenate()([x, L.MaxPool2D(2)(b1)])
     x = L.ReLU()(_conv(16, 5, seed + 4)(x))
-    x = L.ReLU()(L.Conv2DTranspose(4, 5, strides=2, padding="same")(x))
+    x = L.ReLU()(_up(4, 5, seed + 7)(x))
     out = _conv(1, 3, seed + 5, name="logit")(x)
     return tf.keras.Model(x_in, out, name="routenet")
 
