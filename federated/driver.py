@@ -157,13 +157,31 @@ class FederatedRun:
         self.save()
         return rows
 
-    def run(self, max_rounds=None, resume: bool = True) -> list:
-        """Train up to `rounds` (or stop after `max_rounds` more, as a kill would); resumes from the checkpoint."""
+    def run(self, max_rounds=None, resume: bool = True, progress: bool = True) -> list:
+        """Train up to `rounds` (or stop after `max_rounds` more, as a kill would); resumes from the checkpoint.
+        A round bar (total = rounds) shows the client-mean validation ROC-AUC; every round's per-client and mean
+        ROC-AUC, validation and training loss go to TensorBoard under `run_dir/tensorboard` (step = round)."""
+        import tensorflow as tf
+        from tqdm.auto import tqdm
         if resume:
             self.load()
         todo = self.rounds - self.round if max_rounds is None else min(max_rounds, self.rounds - self.round)
-        for _ in range(max(todo, 0)):
-            self.step()
+        if todo <= 0:
+            return self.history
+        label = (os.sep.join(os.path.normpath(self.run_dir).split(os.sep)[-3:]) if self.run_dir   # model/seed/algo
+                 else "federation")
+        bar = tqdm(total=self.rounds, initial=self.round, desc=label, unit="round", disable=not progress)
+        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard")) if self.run_dir else None
+        try:
+            for _ in range(todo):
+                rows = self.step()
+                mean_auc = _round_scalars(writer, rows)
+                bar.set_postfix({"mean_auc": f"{mean_auc:.4f}"} if mean_auc == mean_auc else {}, refresh=False)
+                bar.update(1)
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
         return self.history
 
     def final(self) -> dict:
@@ -213,3 +231,26 @@ class FederatedRun:
             st["opt"] = tf.nest.pack_sequence_as(st["opt"], [arrays[f"client/{n}/opt/{i}"] for i in range(len(flat))])
             st["cluster"] = meta["clusters"][name]
         return True
+
+
+def _round_scalars(writer, rows: list) -> float:
+    """Write one round's rows as TensorBoard scalars (none without a writer); returns the mean pooled ROC-AUC over
+    the clients that have one."""
+    import contextlib
+
+    import tensorflow as tf
+    step = int(rows[0]["round"])
+    means = {}
+    with writer.as_default() if writer is not None else contextlib.nullcontext():
+        for key in ("auc_pooled", "auc_per_placement", "val_loss", "train_loss"):
+            values = [r[key] for r in rows if r.get(key) is not None and r[key] == r[key]]
+            for r in rows:
+                if writer is not None and r.get(key) is not None and r[key] == r[key]:
+                    tf.summary.scalar(f"{key}/{r['client']}", float(r[key]), step=step)
+            if values:
+                means[key] = float(np.mean(values))
+                if writer is not None:
+                    tf.summary.scalar(f"mean/{key}", means[key], step=step)
+    if writer is not None:
+        writer.flush()
+    return means.get("auc_pooled", float("nan"))

@@ -233,7 +233,7 @@ def test_ifca_joins_lowest_validation_loss_and_resume_is_exact(tmp_path):
                 assert h["cluster"] == expected[h["client"]]
     part_dir = str(tmp_path / "part")
     FederatedRun(proc, clients, part_dir, **kw).run(max_rounds=1)  # as if killed after round 1
-    assert os.listdir(part_dir) == ["checkpoint.npz"]  # atomic write: no temp file left
+    assert sorted(os.listdir(part_dir)) == ["checkpoint.npz", "tensorboard"]  # atomic write: no temp file left
     resumed = FederatedRun(proc, clients, part_dir, **kw)
     resumed.run()
     for s, t in zip(full.server, resumed.server):

@@ -109,7 +109,9 @@ def test_readme_flnet_run_and_evaluate(cli, tmp_path):
     out = tmp_path / "flnet"
     text = cli(["flnet", "run", "--config", config, "--out", out], tmp_path / "run.log")
     assert "| flnet | fedavg |" in text
-    _exists(out, "results.json", "table.md", "auc_rounds.png", "flnet/seed0/fedavg/checkpoint.npz")
+    _exists(out, "results.json", "table.md", "auc_rounds.png", "flnet/seed0/fedavg/checkpoint.npz",
+            "flnet/seed0/fedavg/tensorboard/events.out.tfevents.*")
+    assert "flnet/seed0/fedavg: 100%" in (tmp_path / "run.log").read_text()      # the round bar
     table = (out / "table.md").read_text()
     (out / "table.md").unlink()
     text = cli(["flnet", "evaluate", "--run", out], tmp_path / "evaluate.log")
