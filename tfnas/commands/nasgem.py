@@ -242,7 +242,7 @@ def _train(args) -> int:
     else:
         arch = space.sample(np.random.default_rng(args.seed))
     r = train_gemnet(arch, args.run_dir, args.epochs, args.filters, args.seed, resume=args.resume, data=args.data,
-                     image_size=args.image_size)
+                     image_size=args.image_size, progress=True)
     test = f", test accuracy {r['test_accuracy']:.4f}" if "test_accuracy" in r else ""
     print(f"GEMNet {r['nodes']}-node cell on {args.data}: val accuracy {r['val_accuracy']:.4f}{test}, "
           f"{r['params']} params, {r['macs']} MACs, {r['seconds']:.0f}s -> {args.run_dir}")

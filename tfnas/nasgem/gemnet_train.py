@@ -39,13 +39,15 @@ def image_splits(data: str = "digits", split_seed: int = 0, image_size: int = 32
 
 def train_gemnet(arch: Architecture, run_dir: str, epochs: int = 5, filters: int = 16, seed: int = 0,
                  resume: bool = False, batch: int = 64, split_seed: int = 0, data: str = "digits",
-                 image_size: int = 32) -> dict:
-    """Build GEMNet around `arch`, train it on `data` into `run_dir`; returns params, MACs, val (and test) accuracy."""
+                 image_size: int = 32, progress: bool = False) -> dict:
+    """Build GEMNet around `arch`, train it on `data` into `run_dir`; returns params, MACs, val (and test) accuracy.
+    `progress` draws an epoch bar (the CLI's; a search's proxy trainings run under the search's own bar)."""
     from pipelines.vision.dataset import image_dataset
     from tfnas.metrics import count_params, macs_per_example
     from tfnas.nasgem.gemnet import build_gemnet
     from tfnas.runs import write_json_atomic
     from tfnas.train import seeding
+    from tfnas.train.callbacks import epoch_bar
     from tfnas.train.optimizers import make_optimizer
     from tfnas.train.task import ClassificationTask
     from tfnas.train.trainer import train
@@ -59,6 +61,7 @@ def train_gemnet(arch: Architecture, run_dir: str, epochs: int = 5, filters: int
                     image_dataset(xt, yt, batch, shuffle=True, seed=seed), image_dataset(xv, yv, 256), epochs=epochs,
                     optimizer=make_optimizer("adam", 1e-3), run_dir=run_dir, resume=resume, kind="nasgem_gemnet",
                     monitor="val_accuracy", mode="max",
+                    callbacks=[epoch_bar(epochs, desc="GEMNet")] if progress else (),
                     run_fields={"filters": filters, "seed": seed, "split_seed": split_seed, "nodes": len(arch),
                                 "data": data})
     best = out["best"] or {}
