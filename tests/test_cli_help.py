@@ -26,3 +26,16 @@ def test_every_option_default_is_in_its_help():
             if str(action.default) not in text:
                 missing.append(f"tfnas {' '.join(path)} {action.option_strings[0]} (default {action.default!r})")
     assert checked > 50 and not missing, missing
+
+
+def test_every_option_says_what_it_does():
+    """No option is left with no text or with its default alone (shared options take tfnas/option_help.py)."""
+    bare = []
+    for path, parser in _leaf_parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction) or not action.option_strings:
+                continue
+            text = (action.help or "").strip()
+            if not text or text.lower().startswith("default:"):
+                bare.append(f"tfnas {' '.join(path)} {action.option_strings[0]}")
+    assert not bare, bare

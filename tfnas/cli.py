@@ -31,10 +31,15 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *args, **kwargs):
-        # argparse prints nothing for an option without help text, so its default would stay hidden
-        if (kwargs.get("help") is None and args and str(args[0]).startswith("-")
-                and kwargs.get("default") not in (None, False)):
-            kwargs["help"] = "default: %(default)s"
+        # argparse prints nothing for an option without help text, so its default would stay hidden: shared
+        # options get their common text (tfnas/option_help.py), any other its default at least
+        if kwargs.get("help") is None and args and str(args[0]).startswith("-"):
+            from tfnas.option_help import COMMON_HELP
+            long_name = next((a for a in args if str(a).startswith("--")), args[0])
+            if long_name in COMMON_HELP:
+                kwargs["help"] = COMMON_HELP[long_name]
+            elif kwargs.get("default") not in (None, False):
+                kwargs["help"] = "default: %(default)s"
         return super().add_argument(*args, **kwargs)
 
 

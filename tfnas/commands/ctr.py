@@ -53,7 +53,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (dense layers)")
     p.add_argument("--sparse-lr", type=float, default=0.2,
                    help="embedding-table learning rate with --optimizer adam+adagrad")
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over train")
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="cap on training steps per epoch (default: one pass over train)")
     p.add_argument("--seed", type=int, default=0, help="seed of `ctr train` (leaderboard: --seeds)")
     p.add_argument("--patience", type=int, default=2,
                    help="stop after this many epochs without a better validation logloss, best epoch restored "

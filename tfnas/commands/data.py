@@ -90,7 +90,8 @@ def register(subparsers) -> None:
 
     i = sub.add_parser("inspect", help="rows, CTR, missing rate and approx. distinct values per field")
     i.add_argument("path", nargs="+", help="file(s), or one data directory (its train split)")
-    i.add_argument("--format", choices=FORMATS, default=None, help="default: from dataset.json, else criteo")
+    i.add_argument("--format", choices=FORMATS, default=None,
+                   help="input format (default: from dataset.json, else criteo)")
     i.add_argument("--max-rows", type=int, default=None, help="stop after this many rows")
     i.add_argument("--head", type=int, default=5, help="first rows to show")
     i.add_argument("--bad-rows", choices=("error", "skip"), default="error")

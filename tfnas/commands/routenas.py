@@ -63,14 +63,15 @@ def register(subparsers) -> None:
 
     r = sub.add_parser("retrain", help="retrain the top-k cells from scratch (and the baselines) over seeds")
     r.add_argument("--run", required=True, help="a `routenas search` run folder")
-    r.add_argument("--top-k", type=int, default=None, help="default: the search's --top-k")
+    r.add_argument("--top-k", type=int, default=None,
+                   help="how many of the best searched cells are retrained (default: the search's --top-k)")
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     r.add_argument("--split", choices=["design", "loso"], default="design")
     r.add_argument("--group", choices=["suite", "family"], default="suite")
     r.add_argument("--hold-out", nargs="+", default=None)
     r.add_argument("--epochs", type=int, default=10)
-    r.add_argument("--batch-size", type=int, default=None, help="default: the search's")
-    r.add_argument("--lr", type=float, default=None, help="default: the search's")
+    r.add_argument("--batch-size", type=int, default=None, help="examples per training step (default: the search's)")
+    r.add_argument("--lr", type=float, default=None, help="learning rate (default: the search's)")
     r.add_argument("--patience", type=int, default=5)
     r.add_argument("--baselines", nargs="*", default=[], choices=BASELINES,
                    help="also train these hand-made estimators on the same splits and seeds")
