@@ -33,6 +33,8 @@ def register(subparsers) -> None:
 def _export(args) -> int:
     from tfnas.stages import Stages
     stage = Stages()
+    if not os.path.isdir(args.run):          # before numpy/TensorFlow load
+        raise FileNotFoundError(f"--run {args.run}: no such run folder")
     stage(f"loading TensorFlow and the run {args.run}")
     from tfnas.export.runs import load_run_model
     from tfnas.export.serving import describe_export

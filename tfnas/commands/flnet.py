@@ -26,6 +26,8 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    if not os.path.isfile(args.config):      # before numpy/federated load (about a CPU second)
+        raise ValueError(f"{args.config}: cannot read the config (No such file or directory)")
     from federated.experiment import load_config
 
     cfg = load_config(args.config)
