@@ -36,7 +36,7 @@ def read_cifar_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
         with open(path, "rb") as f:
             batch = _SafeUnpickler(f, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, MemoryError, RecursionError) as exc:
+            KeyError, MemoryError, RecursionError, OverflowError) as exc:
         raise ValueError(f"{path}: not a CIFAR-10 python pickle ({exc})") from None
     if not isinstance(batch, dict):
         raise ValueError(f"{path}: expected a dict, got {type(batch).__name__}")
