@@ -106,12 +106,12 @@ def _check_encoding(args) -> None:
 
 
 def _train(args) -> int:
-    _check_encoding(args)
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    if not os.path.isdir(args.data):     # before TensorFlow's import (seconds)
+    if not os.path.isdir(args.data):     # before numpy and TensorFlow load (seconds)
         raise FileNotFoundError(f"{args.data}: no such data folder; create it with `tfnas data split` (or "
                                 "`tfnas data synth`, `tfnas data cache`)")
+    _check_encoding(args)
     from tfnas.train.ctr import load_run, train_run
 
     try:
