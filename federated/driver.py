@@ -243,10 +243,11 @@ def _round_scalars(writer, rows: list) -> float:
     means = {}
     with writer.as_default() if writer is not None else contextlib.nullcontext():
         for key in ("auc_pooled", "auc_per_placement", "val_loss", "train_loss"):
-            values = [r[key] for r in rows if r.get(key) is not None and r[key] == r[key]]
-            for r in rows:
-                if writer is not None and r.get(key) is not None and r[key] == r[key]:
+            present = [r for r in rows if r.get(key) is not None and r[key] == r[key]]   # not None, not nan
+            if writer is not None:
+                for r in present:
                     tf.summary.scalar(f"{key}/{r['client']}", float(r[key]), step=step)
+            values = [r[key] for r in present]
             if values:
                 means[key] = float(np.mean(values))
                 if writer is not None:
