@@ -64,6 +64,13 @@ def test_pipeline_outputs(finished_run):
     winner = int(next(n for n in results if n.startswith("cand_"))[len("cand_"):])
     kind = "a seeded architecture" if winner == 0 else "a non-seeded (searched) architecture"
     assert f"seeding: 1 of 6 candidates seeded; the winner (trial {winner}) is {kind}" in out["report"]
+    # each retrained candidate's lineage and the per-retrain-seed winners, in the report and seeding.json
+    with open(os.path.join(cfg.run_dir, "seeding.json")) as f:
+        seeding = json.load(f)
+    lin = "seed" if winner == 0 else "non-seeded"
+    assert seeding["candidates"][f"cand_{winner}"]["lineage"] == lin and seeding["winner"] == f"cand_{winner}"
+    wins = seeding["retrain_seeds"] if lin == "non-seeded" else 0
+    assert f"a non-seeded architecture won {wins} of {seeding['retrain_seeds']} retrain seeds" in out["report"]
 
 
 def test_export_reloads_and_matches(finished_run):

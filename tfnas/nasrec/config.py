@@ -31,7 +31,8 @@ class DataConfig:
 
 @dataclasses.dataclass
 class SpaceConfig:
-    """Which NASRec space: kind ("small" = NASRec-Small, "full" = NASRec-Full) and number of blocks."""
+    """Which NASRec space: kind ("small" = NASRec-Small, "full" = NASRec-Full, "full+ext" = NASRec-Full plus what
+    DeepFM / DCN-v2 need, beyond the paper and subnet-only: tfnas/nasrec/ext.py) and number of blocks."""
 
     kind: str = "full"
     num_blocks: int = 7
@@ -88,6 +89,9 @@ class SearchConfig:
     # Architecture JSON files (paths from the working directory) placed first in evolution's initial
     # population (beyond the paper, which starts from random draws); empty = the paper's search.
     seed_architectures: list = dataclasses.field(default_factory=list)
+    # Hand-made baselines ("deepfm", "dcnv2") put next in the initial population, written in the space by
+    # tfnas/nasrec/baselines_in_space.py (needs space.kind "full+ext"; beyond the paper); empty = none.
+    seed_baselines: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass

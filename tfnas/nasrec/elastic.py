@@ -16,6 +16,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfnas.nasrec import ops
+from tfnas.nasrec.ext import EXT_KIND
 from tfnas.nasrec.space import DENSE_OPS, MERGE_ROWS, SPARSE_OPS, ChoiceLayout
 from tfnas.supernet.masking import layer_norm, pad_to, take, take2
 
@@ -41,6 +42,10 @@ class ElasticBlock(tf.keras.layers.Layer):
                  max_dense: int, max_sparse: int, embedding_dim: int = 16, fixed_dot_rows: int | None = None,
                  **kwargs):
         super().__init__(**kwargs)
+        subnet_only = [o for o in dense_ops if o not in DENSE_OPS] + [o for o in sparse_ops if o not in SPARSE_OPS]
+        if subnet_only:   # the full+ext space's additions (tfnas/nasrec/ext.py) have no elastic version
+            raise ValueError(f"space.kind: op(s) {subnet_only} are subnet-only (space kind {EXT_KIND!r}); the "
+                             "weight-sharing supernet implements the paper's kinds 'small' and 'full'")
         self.index, self.layout = index, layout
         self.dense_ops, self.sparse_ops = tuple(dense_ops), tuple(sparse_ops)
         self.n_dense, self.n_sparse = n_dense, n_sparse

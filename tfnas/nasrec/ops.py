@@ -326,3 +326,7 @@ DENSE_LAYERS = {"fc": FC, "dot": DotProduct, "gating": SigmoidGating, "sum": Sum
 SPARSE_LAYERS = {"efc": EFC, "attn": Attention}
 CUSTOM_OBJECTS = {c.__name__: c for c in (FeatureEmbedding, FC, DotProduct, SigmoidGating, Sum, EFC, Attention,
                                          DenseToRows, FMToDense, Head)}
+
+# the `full+ext` space's layers join CUSTOM_OBJECTS when tfnas/nasrec/ext_ops.py loads (it imports this
+# module, so the import comes last)
+from tfnas.nasrec import ext_ops  # noqa: E402,F401

@@ -14,6 +14,7 @@ from typing import Optional
 
 from tfnas.graph import Architecture
 from tfnas.nasrec.config import SearchConfig
+from tfnas.nasrec.seeding import baseline_seeds
 from tfnas.search.evolution import RegularizedEvolution
 from tfnas.search.loop import run_search
 from tfnas.search.random import RandomSearch
@@ -39,10 +40,12 @@ def make_strategy(cfg: SearchConfig, space: SearchSpace) -> Strategy:
                                     children_per_generation=cfg.children_per_generation,
                                     generations=cfg.generations, mutations_start=cfg.mutations_start,
                                     mutations_end=cfg.mutations_end, seed=cfg.seed,
-                                    seed_architectures=load_seed_architectures(cfg.seed_architectures))
+                                    seed_architectures=load_seed_architectures(cfg.seed_architectures)
+                                    + baseline_seeds(cfg.seed_baselines, space))
     if cfg.strategy == "random":
-        if cfg.seed_architectures:
-            raise ValueError("search.seed_architectures needs search.strategy 'evolution', got 'random'")
+        for field in ("seed_architectures", "seed_baselines"):
+            if getattr(cfg, field):
+                raise ValueError(f"search.{field} needs search.strategy 'evolution', got 'random'")
         total = cfg.population_size + cfg.generations * cfg.children_per_generation
         return RandomSearch(space, objective, num_trials=total, seed=cfg.seed)
     raise ValueError(f"search.strategy must be 'evolution' or 'random', got {cfg.strategy!r}")

@@ -31,19 +31,23 @@ from typing import Sequence
 import numpy as np
 
 from tfnas.graph import Architecture
+from tfnas.nasrec import ext
+from tfnas.nasrec.ext import EXT_DENSE_OPS, EXT_KIND, PAPER_OPTIONS, ExtOptions
 from tfnas.space import SearchSpace
 
 # ------------------------------------------------------------------------------------------ config table
 DENSE_OPS = ("fc", "dot", "gating", "sum")       # supernet order; index = position in the choice array
 SPARSE_OPS = ("efc", "attn")
-UNARY_DENSE_OPS = ("fc", "dot")                  # read the (concatenated) dense input
-BINARY_DENSE_OPS = ("gating", "sum")             # read one left and one right earlier output
+UNARY_DENSE_OPS = ("fc", "dot", "concat", "fc_noln")   # read the (concatenated) dense input
+BINARY_DENSE_OPS = ("gating", "sum", "cross")           # read one left and one right earlier output
 ROLES = ("dense", "sparse", "left", "right")
 
 SPACES = {
     # facebookresearch/NasRec ops_config_lib: "autoctr" (NASRec-Small) and "xlarge" (NASRec-Full).
     "small": {"dense_ops": ("fc", "dot"), "sparse_ops": ("efc",)},
     "full": {"dense_ops": ("fc", "dot", "gating", "sum"), "sparse_ops": ("efc", "attn")},
+    # beyond the paper: `full` + what DeepFM / DCN-v2 need (tfnas/nasrec/ext.py); subnet-only
+    EXT_KIND: {"dense_ops": ("fc", "dot", "gating", "sum") + EXT_DENSE_OPS, "sparse_ops": ("efc", "attn")},
 }
 DENSE_WIDTHS = (16, 32, 64, 128, 256, 512, 768, 1024)
 SPARSE_WIDTHS = (16, 32, 48, 64)
@@ -182,12 +186,14 @@ class ChoiceLayout:
 
 # ------------------------------------------------------------------------------------------ arch <-> blocks
 def blocks_to_arch(blocks: Sequence[BlockSpec], kind: str = "full",
-                   fixed_dot_rows: int | None = None) -> Architecture:
+                   fixed_dot_rows: int | None = None, options: ExtOptions | None = None) -> Architecture:
     """Build the canonical Architecture of a list of BlockSpecs (block i+1 = blocks[i]).
 
     `fixed_dot_rows` (operator balancing off) is recorded in the meta as ``dot_rows``: every Dot-Product then
-    interacts that many rows whatever its width; without it, block widths decide (`dot_rows`)."""
-    nodes = [(0, {"op": "input"})]
+    interacts that many rows whatever its width; without it, block widths decide (`dot_rows`).
+    `options` (space `full+ext` only) writes the input / head settings onto node 0, the head and its edge."""
+    in_attrs, head_attrs, head_roles = ext.node_attrs(options) if options is not None else ({}, {}, None)
+    nodes = [(0, {"op": "input", **in_attrs})]
     edges: dict[tuple, set] = {}
     for i, blk in enumerate(blocks, start=1):
         nodes.append((i, {"op": "nasrec_block", "dense_op": blk.dense_op, "sparse_op": blk.sparse_op,
@@ -198,8 +204,8 @@ def blocks_to_arch(blocks: Sequence[BlockSpec], kind: str = "full",
                            ("right", () if blk.right is None else (blk.right,))):
             for j in srcs:
                 edges.setdefault((int(j), i), set()).add(role)
-    nodes.append((HEAD, {"op": "head"}))
-    edges[(len(blocks), HEAD)] = {"dense", "sparse"}
+    nodes.append((HEAD, {"op": "head", **head_attrs}))
+    edges[(len(blocks), HEAD)] = set(head_roles or ("dense", "sparse"))
     meta = {"space": f"nasrec-{kind}", "num_blocks": len(blocks)}
     if fixed_dot_rows is not None:
         meta["dot_rows"] = int(fixed_dot_rows)
@@ -264,6 +270,7 @@ class NASRecSpace(SearchSpace):
         self.balance_dot = bool(balance_dot)
         self.fixed_dot_rows = None if self.balance_dot else dot_rows(max(self.dense_widths))
         self.layout = ChoiceLayout(self.num_blocks)
+        self.ext = kind == EXT_KIND   # input / head options and subnet-only ops (tfnas/nasrec/ext.py)
         self.name = f"nasrec-{kind}"
 
     def to_dict(self) -> dict:
@@ -276,15 +283,28 @@ class NASRecSpace(SearchSpace):
         self.check(arch)
         return arch_to_blocks(arch)
 
-    def from_blocks(self, blocks: Sequence[BlockSpec]) -> Architecture:
-        return blocks_to_arch(blocks, self.kind, self.fixed_dot_rows)
+    def from_blocks(self, blocks: Sequence[BlockSpec], options: ExtOptions | None = None) -> Architecture:
+        """The Architecture of `blocks` (and, in `full+ext`, of the input / head `options`)."""
+        if not self.ext and options not in (None, PAPER_OPTIONS):
+            raise ValueError(f"{self.name}: input / head options {options} need space kind {EXT_KIND!r}")
+        return blocks_to_arch(blocks, self.kind, self.fixed_dot_rows,
+                              (options or PAPER_OPTIONS) if self.ext else None)
+
+    def options(self, arch: Architecture) -> ExtOptions:
+        """The input / head settings of `arch` (the paper's in `small` / `full`)."""
+        return ext.options_of(arch)
 
     def encode(self, arch: Architecture) -> np.ndarray:
         """Architecture -> supernet choice array [num_blocks, fields]."""
+        if self.ext:
+            raise ValueError(f"space.kind {self.kind!r} is subnet-only: its ops {list(EXT_DENSE_OPS)} and input / "
+                             "head options have no column in the supernet's choice array")
         return self.layout.encode_blocks(self.blocks(arch))
 
     def decode(self, choice: np.ndarray) -> Architecture:
         """Single-op choice array -> canonical Architecture (inputs unused by the chosen ops dropped)."""
+        if self.ext:
+            raise ValueError(f"space.kind {self.kind!r} is subnet-only: it has no supernet choice array")
         arch = self.from_blocks(self.layout.decode_blocks(choice))
         self.check(arch)
         return arch
@@ -310,19 +330,25 @@ class NASRecSpace(SearchSpace):
         return BlockSpec(dense_op, sparse_op, dw, sw, merge, fm, dense_in, sparse_in, left, right)
 
     def sample(self, rng: np.random.Generator) -> Architecture:
-        """Single-operator any-connection prior: uniform ops/widths/flags, 1+Binomial inputs."""
-        return self.from_blocks([self._sample_block(b, rng) for b in range(self.num_blocks)])
+        """Single-operator any-connection prior: uniform ops/widths/flags, 1+Binomial inputs (and in `full+ext`,
+        uniform input / head options, drawn after the blocks)."""
+        blocks = [self._sample_block(b, rng) for b in range(self.num_blocks)]
+        return self.from_blocks(blocks, ext.sample_options(rng) if self.ext else None)
 
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
-        """One random change: an op, a width, a flag, or one connection of one block."""
+        """One random change: an op, a width, a flag, or one connection of one block (in `full+ext`, or one
+        input / head option: 1 chance in num_blocks + 1)."""
         blocks = self.blocks(arch)
+        options = self.options(arch) if self.ext else None
+        if self.ext and int(rng.integers(self.num_blocks + 1)) == self.num_blocks:
+            return self.from_blocks(blocks, ext.mutate_options(options, rng))
         for _ in range(100):
             b = int(rng.integers(self.num_blocks))
             new = self._mutate_block(blocks[b], b, rng)
             if new is not None and new != blocks[b]:
                 out = list(blocks)
                 out[b] = new
-                return self.from_blocks(out)
+                return self.from_blocks(out, options)
         raise RuntimeError("NASRecSpace.mutate: found no change in 100 tries")  # pragma: no cover
 
     def _mutate_block(self, blk: BlockSpec, b: int, rng: np.random.Generator) -> BlockSpec | None:
@@ -336,6 +362,9 @@ class NASRecSpace(SearchSpace):
                 return None
             op = ops[rng.integers(len(ops))]
             if (op in UNARY_DENSE_OPS) == (blk.dense_op in UNARY_DENSE_OPS):
+                # a concat may have read no dense input; the op it becomes needs one
+                if op in UNARY_DENSE_OPS and not blk.dense_in:
+                    return rep(blk, dense_op=op, dense_in=self._sample_inputs(n, rng))
                 return rep(blk, dense_op=op)
             if op in UNARY_DENSE_OPS:   # binary -> unary: the op now reads a dense input
                 return rep(blk, dense_op=op, dense_in=self._sample_inputs(n, rng), left=None, right=None)
@@ -344,6 +373,8 @@ class NASRecSpace(SearchSpace):
             ops = [o for o in self.sparse_ops if o != blk.sparse_op]
             return rep(blk, sparse_op=ops[rng.integers(len(ops))]) if ops else None
         if kind in ("dense_width", "sparse_width"):
+            if kind == "dense_width" and blk.dense_op in ext.WIDTH_FREE_OPS:
+                return None   # cross / concat keep their input width: dense_width has no effect
             choices = [w for w in getattr(self, kind + "s") if w != getattr(blk, kind)]
             if not choices:  # a space with a single width has nothing to mutate here
                 return None
@@ -358,8 +389,9 @@ class NASRecSpace(SearchSpace):
             return rep(blk, **{role: int(others[rng.integers(len(others))])}) if others else None
         cur = set(getattr(blk, role + "_in"))
         free = [j for j in range(n) if j not in cur]
+        least = 0 if role == "dense" and blk.dense_op in ext.OPTIONAL_DENSE_IN_OPS else 1
         moves = (["add"] if free and len(cur) < min(n, MAX_INPUTS) else []) + \
-                (["drop"] if len(cur) > 1 else []) + (["swap"] if free else [])
+                (["drop"] if len(cur) > least else []) + (["swap"] if free and cur else [])
         if not moves:
             return None
         move = moves[rng.integers(len(moves))]
@@ -391,6 +423,7 @@ class NASRecSpace(SearchSpace):
         if head_in != [self.num_blocks]:
             raise ValueError(f"node {HEAD!r}: must have exactly one input, block {self.num_blocks}; "
                              f"has {head_in}")
+        ext.check_options(g, self.num_blocks, self.ext, self.name)
         for u, v, a in g.edges(data=True):
             if v != HEAD and not (isinstance(u, int) and isinstance(v, int) and u < v):
                 raise ValueError(f"edge {u!r}->{v!r}: edges must go from an earlier output to a block")
@@ -424,7 +457,8 @@ class NASRecSpace(SearchSpace):
                 count[r] += 1
         limit = min(i, MAX_INPUTS)
         unary = a["dense_op"] in UNARY_DENSE_OPS
-        rules = {"sparse": (1, limit), "dense": (1, limit) if unary else (0, 0),
+        least = 0 if a["dense_op"] in ext.OPTIONAL_DENSE_IN_OPS else 1
+        rules = {"sparse": (1, limit), "dense": (least, limit) if unary else (0, 0),
                  "left": (0, 0) if unary else (1, 1), "right": (0, 0) if unary else (1, 1)}
         for r, (lo, hi) in rules.items():
             if not lo <= count[r] <= hi:

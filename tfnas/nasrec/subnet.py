@@ -10,7 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfnas.graph import Architecture
-from tfnas.nasrec import ops
+from tfnas.nasrec import ext_ops, ops
+from tfnas.nasrec.ext import options_of
 from tfnas.nasrec.space import EMBEDDING_DIM, MERGE_ROWS, NASRecSpace, arch_to_blocks, dot_rows_of
 
 
@@ -20,19 +21,32 @@ def _concat(tensors, axis, name):
 
 def build_subnet(arch: Architecture, spec, embedding_dim: int = EMBEDDING_DIM, space: NASRecSpace | None = None,
                  name: str = "nasrec_subnet") -> tf.keras.Model:
-    """Keras functional model of `arch`: {"dense": f32 [B, n_dense], "sparse": int64 [B, n_sparse]} -> logits [B, 1]."""
+    """Keras functional model of `arch`: {"dense": f32 [B, n_dense], "sparse": int64 [B, n_sparse]} -> logits [B, 1].
+
+    `full+ext` architectures (tfnas/nasrec/ext.py) add the ext ops and the input / head options."""
     blocks = space.blocks(arch) if space is not None else arch_to_blocks(arch)
     if not blocks:
         raise ValueError("build_subnet: architecture has no nasrec_block nodes")
+    opts = options_of(arch)
     inputs = {"dense": tf.keras.Input([spec.num_dense], dtype=tf.float32, name="dense"),
               "sparse": tf.keras.Input([spec.num_sparse], dtype=tf.int64, name="sparse")}
     dense = {0: inputs["dense"]}
     sparse = {0: ops.FeatureEmbedding(spec.vocab_sizes, embedding_dim, name="embedding")(inputs["sparse"])}
+    if opts.dense_fields:
+        fields = ext_ops.DenseFields(embedding_dim, name="dense_fields")(inputs["dense"])
+        sparse[0] = tf.keras.layers.Concatenate(axis=1, name="input_rows")([fields, sparse[0]])
     for i, blk in enumerate(blocks, start=1):
         p = f"block{i}_"
         s_in = _concat([sparse[j] for j in blk.sparse_in], 1, p + "sparse_in")
         if blk.dense_op == "fc":
             d = ops.FC(blk.dense_width, name=p + "fc")(_concat([dense[j] for j in blk.dense_in], 1, p + "dense_in"))
+        elif blk.dense_op == "fc_noln":
+            d_in = _concat([dense[j] for j in blk.dense_in], 1, p + "dense_in")
+            d = ext_ops.FCNoLN(blk.dense_width, name=p + "fc_noln")(d_in)
+        elif blk.dense_op == "concat":
+            d = ext_ops.ConcatFlat(name=p + "concat")([dense[j] for j in blk.dense_in] + [s_in])
+        elif blk.dense_op == "cross":
+            d = ext_ops.Cross(name=p + "cross")([dense[blk.left], dense[blk.right]])
         elif blk.dense_op == "dot":
             d_in = _concat([dense[j] for j in blk.dense_in], 1, p + "dense_in")
             d = ops.DotProduct(blk.dense_width, embedding_dim, rows=dot_rows_of(arch, blk.dense_width),
@@ -43,12 +57,23 @@ def build_subnet(arch: Architecture, spec, embedding_dim: int = EMBEDDING_DIM, s
         s = ops.SPARSE_LAYERS[blk.sparse_op](blk.sparse_width, name=p + blk.sparse_op)(s_in)
         merged = ops.DenseToRows(MERGE_ROWS, embedding_dim, name=p + "merge")(d) if blk.merge else None
         if blk.fm:
-            d = tf.keras.layers.Add(name=p + "fm_add")([d, ops.FMToDense(blk.dense_width, name=p + "fm")(s)])
+            # the dense output's own width: blk.dense_width, except for cross / concat (their input width)
+            d = tf.keras.layers.Add(name=p + "fm_add")([d, ops.FMToDense(int(d.shape[-1]), name=p + "fm")(s)])
         if merged is not None:
             s = tf.keras.layers.Concatenate(axis=1, name=p + "merge_rows")([s, merged])
         dense[i], sparse[i] = d, s
     n = len(blocks)
-    logits = ops.Head(name="head")([dense[n], sparse[n]])
+    if opts.head_sparse:
+        logits = ops.Head(name="head")([dense[n], sparse[n]])
+    else:
+        logits = ext_ops.DenseHead(name="head")(dense[n])
+    terms = [logits]
+    if opts.head_linear:
+        terms.append(ext_ops.FirstOrder(spec.vocab_sizes, name="first_order")([inputs["dense"], inputs["sparse"]]))
+    if opts.head_fm:
+        terms.append(ext_ops.FMLogit(name="fm_logit")(sparse[0]))
+    if len(terms) > 1:
+        logits = tf.keras.layers.Add(name="logit_sum")(terms)
     return tf.keras.Model(inputs, logits, name=name)
 
 
