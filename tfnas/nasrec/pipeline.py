@@ -267,10 +267,14 @@ class Pipeline:
         table = comparison_table(results, self.data.bayes_logloss(), best)
         png = plot_front(results, self.path("retrain", "pareto.png"), max_flops=self.cfg.export.max_flops)
         table += f"\n{front_text(results)}\n(plotted in {png})"
-        if self.cfg.search.seed_architectures:
+        if self.cfg.search.seed_architectures or self.cfg.search.seed_baselines:
             from tfnas.nasrec.search import load_candidates, seeding_summary
+            from tfnas.nasrec.seeding import seeding_report
+            from tfnas.runs import write_json_atomic
             rows = load_candidates(os.path.dirname(self.stage_search()))  # best is "cand_<trial id>"
-            table += "\n" + seeding_summary(rows, int(best[len("cand_"):]))
+            lines, data = seeding_report(rows, results)  # also in the run's seeding.json
+            table += "\n" + seeding_summary(rows, int(best[len("cand_"):])) + "\n" + lines
+            write_json_atomic(self.path("seeding.json"), data)
         if self.cfg.data.bad_rows == "skip":  # what this process read; an earlier (resumed) one printed its own
             skipped = self.data.bad_rows
             table += "\n" + skipped.summary() + "".join(f"\n  e.g. {e}" for e in skipped.examples)
