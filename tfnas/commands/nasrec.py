@@ -34,6 +34,11 @@ def register(subparsers) -> None:
                               help="score candidates in N local worker processes at once (keras-tuner chief/worker "
                                    "mode; same outputs as the sequential search); with KERASTUNER_ORACLE_IP, "
                                    "_PORT and _TUNER_ID set instead, this process is that chief or worker")
+        elif name in ("train-supernet", "retrain", "run"):
+            leaf.add_argument("--workers", type=int, default=1, metavar="N",
+                              help="train on N local worker processes under MultiWorkerMirroredStrategy (the "
+                                   "config's global batch split across them; run: the supernet and retrain "
+                                   "stages); with TF_CONFIG set instead, this process is one of its workers")
         leaf.set_defaults(func=_run_stage, stage=name)
     cfg = sub.add_parser("config", help="print a config with every field filled in (defaults = reference)")
     cfg.add_argument("--config", default=None, help="a partial config to complete (default: none)")
@@ -57,11 +62,16 @@ def _load(args):
 def _run_stage(args: argparse.Namespace) -> int:
     import os
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.stage in ("train-supernet", "retrain", "run"):   # before TensorFlow loads
+        from tfnas.distribute.nasrec import check_workers
+        check_workers(args.workers)
     from tfnas.nasrec.pipeline import STAGES, Pipeline, run
 
     from tfnas.runlock import RunLock
 
     cfg = _load(args)
+    if args.stage in ("train-supernet", "retrain", "run") and os.environ.get("TF_CONFIG"):
+        return _as_tf_config_worker(args, cfg, RunLock)
     role = _search_role(args)
     if role == "worker":   # writes only its own files; the chief holds the run lock
         from tfnas.nasrec.workers import search_as_role
@@ -74,6 +84,26 @@ def _run_stage(args: argparse.Namespace) -> int:
             print(f"search candidates: {search_as_role(cfg, role, progress=not args.no_progress)}")
             return 0
         return _stage(args, cfg, STAGES, Pipeline, run)
+
+
+def _as_tf_config_worker(args: argparse.Namespace, cfg, RunLock) -> int:
+    """This process is one MultiWorkerMirroredStrategy worker of TF_CONFIG's cluster; the chief holds the run
+    lock and reports."""
+    from tfnas.distribute.cluster import cluster_info
+    from tfnas.distribute.nasrec import run_worker
+    if args.stage == "run":
+        raise ValueError("nasrec run under TF_CONFIG: start train-supernet and retrain as the cluster's workers, "
+                         "search and export in one process without TF_CONFIG (or use --workers N)")
+    if not cluster_info()["is_chief"]:
+        run_worker(cfg, args.stage, progress=False)
+        print(f"nasrec {args.stage} worker: done")
+        return 0
+    from tfnas.nasrec.pipeline import Pipeline
+    with RunLock(cfg.run_dir, f"tfnas nasrec {args.stage}"):
+        out = run_worker(cfg, args.stage, progress=not args.no_progress)
+        print(f"supernet trained: {out}" if args.stage == "train-supernet"
+              else Pipeline(cfg, not args.no_progress).report())
+    return 0
 
 
 def _search_role(args: argparse.Namespace):
@@ -92,8 +122,13 @@ def _search_role(args: argparse.Namespace):
 
 def _stage(args: argparse.Namespace, cfg, STAGES, Pipeline, run) -> int:
     progress = not args.no_progress
+    workers = getattr(args, "workers", 1) if args.stage != "search" else 1
+    if workers > 1:
+        from tfnas.distribute import nasrec as mwms
+        if args.stage != "run":
+            mwms.launch_stage(cfg, args.stage, workers, progress)
     if args.stage == "run":
-        out = run(cfg, STAGES, progress=progress)
+        out = mwms.run_with_workers(cfg, workers, progress) if workers > 1 else run(cfg, STAGES, progress=progress)
         print(out["report"])
         print(f"exported: {out['export']}")
         return 0

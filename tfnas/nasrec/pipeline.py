@@ -94,6 +94,7 @@ class Pipeline:
         self._data: Optional[RunData] = None
         self._space = None
         self._supernet = None
+        self._supernet_run = None   # train_supernet's result when this process trained (or resumed) it
 
     # --------------------------------------------------------------------------- shared parts
     @property
@@ -126,9 +127,10 @@ class Pipeline:
                 net = NASRecSupernet(self.data.spec, kind=sp.kind, num_blocks=sp.num_blocks, sampler=sc.sampler,
                                      warmup_steps=warmup, seed=sc.seed, **sp.extra, **sc.extra)
                 ds = self.data.dataset("train", sc.batch_size, train=True, seed=sc.seed)
-                train_supernet(net, ds, steps, self.path("supernet"), learning_rate=sc.learning_rate,
-                               save_every=sc.save_every, progress=self.progress,
-                               tensorboard_dir=os.path.join(self.path("tensorboard"), "supernet"))
+                self._supernet_run = train_supernet(
+                    net, ds, steps, self.path("supernet"), learning_rate=sc.learning_rate,
+                    save_every=sc.save_every, progress=self.progress,
+                    tensorboard_dir=os.path.join(self.path("tensorboard"), "supernet"))
             self._supernet = net
         return self._supernet
 
@@ -150,7 +152,9 @@ class Pipeline:
         if not os.path.exists(done):
             self.supernet()
             from tfnas.runs import write_json_atomic
-            write_json_atomic(done, {"steps": self.supernet_budget()[0]})
+            # resumed_from: the step this process's training started at (> 0 after a killed run was restarted)
+            write_json_atomic(done, {"steps": self.supernet_budget()[0],
+                                     "resumed_from": (self._supernet_run or {}).get("resumed_from", 0)})
         return done
 
     def evaluator(self, finetune=None):
@@ -191,10 +195,15 @@ class Pipeline:
         if not top:
             raise ValueError(f"no searched candidate within export.max_flops {self.cfg.export.max_flops:g}")
         steps = rc.steps_per_epoch or self.data.num_batches("train", rc.batch_size)
-        evals = {"val": self.data.dataset("val", rc.eval_batch_size)}
+        # in a multi-worker strategy's scope (tfnas/distribute/nasrec.py): each worker takes its share of every
+        # global batch, as `ctr train` does
+        import tensorflow as tf
+        from tfnas.distribute.cluster import data_sharded, is_distributed
+        shard = data_sharded if is_distributed(tf.distribute.get_strategy()) else (lambda ds: ds)
+        evals = {"val": shard(self.data.dataset("val", rc.eval_batch_size))}
         if self.data.has("test"):
-            evals["test"] = self.data.dataset("test", rc.eval_batch_size)
-        train = self.data.dataset("train", rc.batch_size, train=True, seed=rc.seed)
+            evals["test"] = shard(self.data.dataset("test", rc.eval_batch_size))
+        train = shard(self.data.dataset("train", rc.batch_size, train=True, seed=rc.seed))
         return retrain_all(self.path("retrain"), rc, self.data.spec, top, train, steps, evals,
                            progress=self.progress, reference_arrays=self.reference_arrays)
 

@@ -17,6 +17,8 @@ from tfnas.supernet.masking import pad_to
 from tfnas.supernet.sampling import PathSampler
 from tfnas.train.task import RankingTask
 
+PATH_SEEDS = ("auto", "stream", "step")
+
 # plain TF code with no tensor-dependent Python control flow: skip autograph (it costs
 # most of the tracing time otherwise)
 _no_autograph = tf.autograph.experimental.do_not_convert
@@ -42,13 +44,15 @@ def full_choice(space: NASRecSpace) -> np.ndarray:
 class NASRecSupernet(tf.keras.Model):
     """NASRec supernet over a FeatureSpec: embeddings, `num_blocks` elastic blocks, a linear head.
 
-    `sampler` is a `PathSampler` or a strategy name (then `warmup_steps` and `seed` configure it).
+    `sampler` is a `PathSampler` or a strategy name (then `warmup_steps`, `seed` and `path_seed` configure it:
+    "stream" draws paths from one generator, "step" keys each step's path on (seed, step) so every worker of a
+    multi-worker strategy trains the same one, "auto" is "step" under such a strategy, else "stream").
     Inputs: {"dense": float32 [B, n_dense], "sparse": int64 [B, n_sparse]}; output: logits [B, 1].
     """
 
     def __init__(self, spec, kind: str = "full", num_blocks: int = 7, sampler="single_op_any_connection",
                  warmup_steps: int = 0, seed: int = 0, dense_widths=DENSE_WIDTHS, sparse_widths=SPARSE_WIDTHS,
-                 embedding_dim: int = EMBEDDING_DIM, balance_dot: bool = True, **kwargs):
+                 embedding_dim: int = EMBEDDING_DIM, balance_dot: bool = True, path_seed: str = "auto", **kwargs):
         super().__init__(**kwargs)
         if spec.num_dense < 1 or spec.num_sparse < 1:
             raise ValueError(f"NASRecSupernet needs >= 1 dense and >= 1 sparse feature, spec has "
@@ -62,7 +66,15 @@ class NASRecSupernet(tf.keras.Model):
         self.layout = self.space.layout
         self.embedding_dim = int(embedding_dim)
         self.max_dense, self.max_sparse = max(self.space.dense_widths), max(self.space.sparse_widths)
-        self.sampler = sampler if isinstance(sampler, PathSampler) else PathSampler(sampler, warmup_steps, seed)
+        if path_seed not in PATH_SEEDS:
+            raise ValueError(f"supernet.extra.path_seed must be one of {list(PATH_SEEDS)}, got {path_seed!r}")
+        distributed = tf.distribute.get_strategy().num_replicas_in_sync > 1
+        if path_seed == "stream" and distributed:
+            raise ValueError('supernet.extra.path_seed "stream" gives every worker its own paths; use "step" or '
+                             '"auto" under a multi-worker strategy')
+        keyed = path_seed == "step" or (path_seed == "auto" and distributed)
+        self.sampler = sampler if isinstance(sampler, PathSampler) else PathSampler(sampler, warmup_steps, seed,
+                                                                                    keyed=keyed)
         self.embedding = ops.FeatureEmbedding(spec.vocab_sizes, self.embedding_dim, name="embedding")
         self.blocks = [ElasticBlock(b, self.layout, self.space.dense_ops, self.space.sparse_ops, spec.num_dense,
                                     spec.num_sparse, self.max_dense, self.max_sparse, self.embedding_dim,
@@ -70,7 +82,9 @@ class NASRecSupernet(tf.keras.Model):
         self.head = ElasticHead(self.max_dense, self.max_sparse + MERGE_ROWS, self.embedding_dim, name="head")
         self.full = full_choice(self.space)
         self.fixed_choice = tf.Variable(self.full, trainable=False, name="fixed_choice")
-        self.step = tf.Variable(0, trainable=False, dtype=tf.int64, name="supernet_step")
+        self.step = tf.Variable(0, trainable=False, dtype=tf.int64, name="supernet_step",
+                                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.distribute_reduction_method = "first"   # the step's logs are global already (train_step)
         self.clipnorm = 5.0
         self.traces = 0   # incremented each time `forward` is traced (tests check that subnets don't retrace)
 
@@ -92,6 +106,7 @@ class NASRecSupernet(tf.keras.Model):
         d_idx = [DENSE_OPS.index(o) for o in sp.dense_ops]
         s_idx = [SPARSE_OPS.index(o) for o in sp.sparse_ops]
         rows = []
+        s.at_step(step)
         for b in range(n_blocks):
             n = b + 1
             d_ops = tf.scatter_nd([[i] for i in d_idx], s.operators(len(d_idx)), [len(DENSE_OPS)])
@@ -139,21 +154,33 @@ class NASRecSupernet(tf.keras.Model):
     # ------------------------------------------------------------------ training
     @_no_autograph
     def train_step(self, data):
-        """Sample a path in-graph, train it with the ranking Task's loss (BCE from logits), clip by global norm."""
+        """Sample a path in-graph, train it with the ranking Task's loss (BCE from logits), clip by global norm.
+
+        Under a multi-replica strategy each replica's loss is its share of the global-batch mean and the gradients
+        are all-reduced before clipping, so the step equals one process's step on the whole global batch."""
         x, y = split_batch(data)
         choice = self.sample_choice(self.step)
+        ctx = tf.distribute.get_replica_context()
+        distributed = ctx is not None and ctx.num_replicas_in_sync > 1
+        if distributed:
+            from tfnas.distribute.ranking import GlobalBatchBCE
+        loss_fn = GlobalBatchBCE(from_logits=True) if distributed else self.task_loss
         with tf.GradientTape() as tape:
             logits = tf.reshape(self.forward(x, choice), [-1, 1])
-            loss = self.task_loss(tf.reshape(y, [-1, 1]), logits)
+            loss = loss_fn(tf.reshape(y, [-1, 1]), logits)
         variables = self.trainable_variables
-        grads = [dedup(g) for g in tape.gradient(loss, variables)]
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
+        if distributed:
+            loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [g for g, _ in pairs])
+            pairs = list(zip(grads, [v for _, v in pairs]))
+        pairs = [(dedup(g), v) for g, v in pairs]
         if self.clipnorm:
             clipped, norm = tf.clip_by_global_norm([g for g, _ in pairs], self.clipnorm)
             pairs = list(zip(clipped, [v for _, v in pairs]))
         else:
             norm = tf.linalg.global_norm([g for g, _ in pairs])
-        self.optimizer.apply_gradients(pairs)
+        self.optimizer.apply_gradients(pairs, **({"experimental_aggregate_gradients": False} if distributed else {}))
         self.step.assign_add(1)
         return {"loss": loss, "grad_norm": norm, "full_prob": self.sampler.full_probability(self.step - 1)}
 

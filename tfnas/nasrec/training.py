@@ -102,6 +102,8 @@ def train_supernet(supernet, dataset: tf.data.Dataset, steps: int, ckpt_dir: str
     save with the same weights, optimizer state, step and sampler RNG, and (with `skip_seen`, for a
     deterministic dataset) the same next batch.  `stop_at` ends this call early (at that step) without
     changing the schedule, which is set by `steps`.  With `tensorboard_dir`, scalars every `log_every` steps.
+    Called in a multi-worker strategy's scope (tfnas/distribute/nasrec.py), `dataset` is the global batch, split
+    across the workers, and every worker saves its own checkpoints (MWMS saves are collective).
     Returns {"step", "loss" (last), "resumed_from"}.
     """
     if steps < 0 or save_every < 1:
@@ -123,6 +125,10 @@ def train_supernet(supernet, dataset: tf.data.Dataset, steps: int, ckpt_dir: str
     data = dataset.repeat()
     if skip_seen and done:
         data = data.skip(done)
+    strategy = tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync > 1:   # MWMS: each worker takes its share of every global batch
+        from tfnas.distribute.cluster import data_sharded
+        data = strategy.experimental_distribute_dataset(data_sharded(data))
     iterator = iter(data)
     train_fn = supernet.make_train_function()
     cbs = list(callbacks) + ([_Progress(end, done)] if progress else [])
