@@ -147,7 +147,8 @@ def test_canonical_key_ignores_dead_settings_and_paper_options():
 
 # ------------------------------------------------------------------------------------------ baselines
 @pytest.mark.parametrize("name,hparams,blocks", [
-    ("deepfm", {}, 7), ("dcnv2", {}, 7), ("deepfm", {"hidden": [64]}, 2), ("dcnv2", {"num_cross": 1, "hidden": [32]}, 4),
+    ("deepfm", {}, 7), ("dcnv2", {}, 7), ("deepfm", {"hidden": [64]}, 2),
+    ("dcnv2", {"num_cross": 1, "hidden": [32]}, 4),
 ])
 def test_baseline_in_space_gives_the_baseline_predictions(name, hparams, blocks):
     space = NASRecSpace(EXT, blocks)
@@ -171,7 +172,8 @@ def test_baseline_in_space_gives_the_baseline_predictions(name, hparams, blocks)
 def test_from_baseline_errors_name_the_field():
     with pytest.raises(ValueError, match="space.kind 'full' cannot express deepfm"):
         from_baseline("deepfm", NASRecSpace("full", 7))
-    with pytest.raises(ValueError, match=r"dcnv2: needs 6 blocks \(1 concat \+ 3 cross \+ 2 hidden\), space.num_blocks is 3"):
+    with pytest.raises(ValueError,
+                       match=r"dcnv2: needs 6 blocks \(1 concat \+ 3 cross \+ 2 hidden\), space.num_blocks is 3"):
         from_baseline("dcn_v2", NASRecSpace(EXT, 3))
     with pytest.raises(ValueError, match=r"hidden width\(s\) \[256\] not in space.extra.dense_widths"):
         from_baseline("deepfm", NASRecSpace(EXT, 3, dense_widths=[16, 128]))
@@ -179,3 +181,15 @@ def test_from_baseline_errors_name_the_field():
         from_baseline("dcnv2", NASRecSpace(EXT, 7), projection_dim=8)
     with pytest.raises(ValueError, match="'autoint' is not expressible"):
         from_baseline("autoint", NASRecSpace(EXT, 7))
+
+
+def test_baselines_in_space_cost_what_the_baselines_cost():
+    from tfnas import metrics as tfm
+    from tfnas.nasrec.retrain import network_signature
+    spec = SPEC.with_cap(2)
+    space = NASRecSpace(EXT, 7)
+    for name, extra in (("deepfm", 1), ("dcnv2", 0)):   # DeepFM's second output bias is one add
+        net = build_baseline(name, spec)
+        net({"dense": tf.zeros([1, spec.num_dense]), "sparse": tf.zeros([1, spec.num_sparse], tf.int64)})
+        sub = build_subnet(from_baseline(name, space), spec)
+        assert tfm.flops_per_example(net, network_signature(spec)) - tfm.flops_per_example(sub) == extra

@@ -85,7 +85,7 @@ def from_baseline(name: str, space: NASRecSpace, **hparams) -> Architecture:
                          f"{space.num_blocks}")
 
     def shift(b: BlockSpec) -> BlockSpec:
-        move = lambda j: j + pad if j else j  # noqa: E731  (output 0 stays the input)
+        move = lambda j: j + pad if j else j  # output 0 stays the input
         return BlockSpec(b.dense_op, b.sparse_op, b.dense_width, b.sparse_width, b.merge, b.fm,
                          tuple(move(j) for j in b.dense_in), b.sparse_in,
                          None if b.left is None else move(b.left), None if b.right is None else move(b.right))
@@ -104,11 +104,13 @@ def _count(key: str, hp: dict) -> str:
 def weights_from_baseline(network, subnet) -> None:
     """Copy a built DeepFM / DCNv2 network's weights into the subnet of `from_baseline` (same predictions)."""
     from pipelines.ctr.baselines import DCNv2, DeepFM
-    by_op = lambda op: sorted((l for l in subnet.layers if l.name.endswith("_" + op)),  # noqa: E731
-                              key=lambda l: int(l.name[len("block"):].split("_")[0]))
+    def by_op(op):   # the subnet's layers of dense op `op`, in block order ("block<i>_<op>")
+        return sorted((layer for layer in subnet.layers if layer.name.endswith("_" + op)),
+                      key=lambda layer: int(layer.name[len("block"):].split("_")[0]))
+
     subnet.get_layer("embedding").set_weights([network.embedding.table.numpy()])
-    mlp = [l for l in (network.deep._layers if network.deep is not None else [])
-           if isinstance(l, tf.keras.layers.Dense)]
+    mlp = [layer for layer in (network.deep._layers if network.deep is not None else [])
+           if isinstance(layer, tf.keras.layers.Dense)]
     fcs = by_op("fc_noln")
     if len(fcs) != len(mlp):
         raise ValueError(f"subnet has {len(fcs)} fc_noln layers, the baseline's MLP {len(mlp)}")
