@@ -2,8 +2,9 @@
 SIGKILLed after its first checkpoint and restarted, and `tfnas nasrec retrain --workers 2` on the searched
 candidates of a one-process run end at that run's supernet weights and retrained metrics (same global batch, same
 global steps, every path keyed on (seed, step)).  Tolerances (all-reduce sums in another order): supernet and
-retrained weights 1e-4 absolute (measured up to 1.8e-5), Adagrad accumulators 1e-3 of their largest value (they sum
-the squared gradients' float noise; measured 6e-5), retrained val/test logloss 1e-6 relative (measured 2e-8).  The
+retrained weights 1e-4 absolute (measured up to 1.8e-5), accumulators (optimizer slots, metric totals) 1e-3 of
+their largest value (Adagrad's sum the squared gradients' float noise; measured 6e-5), retrained val/test logloss
+1e-6 relative (measured 2e-8).  The
 cheap checks (keyed paths across simulated workers, --workers refused without TensorFlow) stay in make test."""
 import json
 import os
@@ -43,11 +44,12 @@ def _cli(*args, check=True, **kw):
 
 
 def _worst(got: dict, want: dict) -> tuple[float, float]:
-    """(largest |diff| of a weight, largest |diff| of an optimizer slot / that slot's largest |value|)."""
+    """(largest |diff| of a weight, largest |diff| of an accumulator (optimizer slot, metric total) / its largest
+    |value|)."""
     w = s = 0.0
     for k, v in want.items():
         d = float(np.max(np.abs(got[k].astype(np.float64) - v))) if v.size else 0.0
-        if "OPTIMIZER_SLOT" in k:
+        if "OPTIMIZER_SLOT" in k or "_metrics/" in k:
             s = max(s, d / max(float(np.max(np.abs(v))), 1e-12))
         else:
             w = max(w, d)
@@ -128,13 +130,32 @@ def test_retrain_two_workers_match_one_process(one_process):
         a = _checkpoint(str(run / "retrain" / "runs" / f"{name}.seed0" / "checkpoints" / "last"))
         b = _checkpoint(str(ref / "retrain" / "runs" / f"{name}.seed0" / "checkpoints" / "last"))
         weights, slots = _worst(a, b)
-        print(f"\nretrain {name}: weights max |diff| {weights:.3g}, optimizer slots {slots:.3g} relative")
+        print(f"\nretrain {name}: weights max |diff| {weights:.3g}, accumulators {slots:.3g} relative")
         assert weights < WEIGHT_TOL and slots < SLOT_RTOL
     worker = json.loads((run / "worker-1" / "retrain" / "results.json").read_text())
     assert worker["mlp"]["val_logloss"] == got["mlp"]["val_logloss"]       # the other worker trained alike
     print(f"\nretrain 2 workers: {seconds:.1f} s wall (one-process full run {one_seconds:.1f} s); "
           + ", ".join(f"{n} val logloss {got[n]['val_logloss']:.8f} vs {want[n]['val_logloss']:.8f}" for n in want))
     assert "found net" in out.stdout
+
+
+@pytest.mark.long   # 2 TF processes, ~1 min
+def test_supernet_under_a_hand_set_tf_config_matches_one_process(one_process):
+    """Each worker started as plain `tfnas nasrec train-supernet` with its own TF_CONFIG (as on a real cluster):
+    the chief takes the run lock and reports, worker 1 only trains; same weights as one process."""
+    from tfnas.distribute.cluster import launch_workers
+    root, ref, _ = one_process
+    cfg = _config(str(root / "tfconfig"), str(root / "data"))
+    run = root / "tfconfig" / "run"
+    run.mkdir(parents=True)
+    env = {"CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    codes = launch_workers(2, [sys.executable, "-m", "tfnas.cli", "nasrec", "train-supernet", "--no-progress",
+                               "--config", cfg], env=env, timeout=400, log_dir=str(run))
+    logs = [(run / f"worker-{i}.log").read_text() for i in (0, 1)]
+    assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    assert "supernet trained:" in logs[0] and "nasrec train-supernet worker: done" in logs[1]
+    weights, slots = _worst(_checkpoint(str(run / "supernet")), _checkpoint(str(ref / "supernet")))
+    assert weights < WEIGHT_TOL and slots < SLOT_RTOL
 
 
 def test_keyed_paths_equal_across_simulated_workers():

@@ -96,6 +96,8 @@ def run_worker(cfg, stage: str, progress: bool = True):
         cfg.retrain.references = []
         progress = False
         sync_from_chief(chief_dir, _SYNC[stage])
+    if stage == "retrain":   # a worker that cannot see the chief's folder needs the search copied by hand
+        check_retrain_ready(cfg)
     from tfnas.nasrec.pipeline import Pipeline
     pipe = Pipeline(cfg, progress)
     with strategy.scope():
@@ -108,7 +110,7 @@ def run_with_workers(cfg, workers: int, progress: bool = True) -> dict:
     from tfnas.nasrec.pipeline import Pipeline
 
     pipe, out = Pipeline(cfg, progress), {}
-    pipe.data                                      # planted data written once, before the workers read it
+    _ = pipe.data                                  # planted data written once, before the workers read it
     if not os.path.exists(pipe.path("supernet", "DONE.json")):
         launch_stage(cfg, "train-supernet", workers, progress)
     out["train-supernet"] = pipe.stage_train_supernet()
