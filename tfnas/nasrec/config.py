@@ -92,6 +92,25 @@ class SearchConfig:
     # Hand-made baselines ("deepfm", "dcnv2") put next in the initial population, written in the space by
     # tfnas/nasrec/baselines_in_space.py (needs space.kind "full+ext"; beyond the paper); empty = none.
     seed_baselines: list = dataclasses.field(default_factory=list)
+    # How a candidate is scored: "supernet" (the paper: weight-sharing supernet, head fine-tuned; `finetune`) or
+    # "scratch" (beyond the paper: trained briefly from scratch, `scratch`; needed by the subnet-only full+ext).
+    scorer: str = "supernet"
+
+
+SCORERS = ("supernet", "scratch")
+
+
+@dataclasses.dataclass
+class ScratchConfig:
+    """search.scorer "scratch" (beyond the paper): each candidate built as a standalone subnet and trained from
+    scratch for `steps` steps under the one CTR protocol (fit_ctr with retrain's optimizer and learning rates),
+    weights seeded by `seed`, scored by logloss on `eval_steps` validation batches (0 = the whole split)."""
+
+    steps: int = 0  # training steps per candidate; 0 = one pass over the training split
+    batch_size: int = 512
+    eval_batch_size: int = 8192
+    eval_steps: int = 0
+    seed: int = 0
 
 
 @dataclasses.dataclass
@@ -140,6 +159,7 @@ class NASRecConfig:
     supernet: SupernetConfig = dataclasses.field(default_factory=SupernetConfig)
     finetune: FinetuneConfig = dataclasses.field(default_factory=FinetuneConfig)
     search: SearchConfig = dataclasses.field(default_factory=SearchConfig)
+    scratch: ScratchConfig = dataclasses.field(default_factory=ScratchConfig)
     retrain: RetrainConfig = dataclasses.field(default_factory=RetrainConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
 
@@ -158,7 +178,22 @@ class NASRecConfig:
     @classmethod
     def from_dict(cls, d: dict, source: str = "<dict>") -> NASRecConfig:
         """Build from a (possibly partial) dict; unknown or mistyped fields raise naming `source` and field."""
-        return _build(cls, d, source, "")
+        return _build(cls, d, source, "").check(source)
+
+    def check(self, source: str = "<config>") -> NASRecConfig:
+        """Settings that only make sense together (the scorer and the space kind); errors name the field.
+        Runs at load, before any data is written."""
+        from tfnas.nasrec.ext import EXT_KIND
+        sc, kind = self.scratch, self.space.kind
+        if self.search.scorer not in SCORERS:
+            raise ValueError(f"{source}: search.scorer must be one of {list(SCORERS)}, got {self.search.scorer!r}")
+        if self.search.scorer == "supernet" and kind == EXT_KIND:
+            raise ValueError(f"{source}: search.scorer 'supernet' cannot score space.kind {kind!r} (its ops are "
+                             "subnet-only: the weight-sharing supernet lacks them); set search.scorer to 'scratch'")
+        for name, low in (("steps", 0), ("batch_size", 1), ("eval_batch_size", 1), ("eval_steps", 0)):
+            if getattr(sc, name) < low:
+                raise ValueError(f"{source}: scratch.{name} must be >= {low}, got {getattr(sc, name)}")
+        return self
 
     @classmethod
     def load(cls, path: str) -> NASRecConfig:

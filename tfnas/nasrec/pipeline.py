@@ -87,6 +87,7 @@ class Pipeline:
     """The four NASRec stages over one config; each `stage_*` method skips itself when done."""
 
     def __init__(self, cfg: NASRecConfig, progress: bool = True):
+        cfg.check()  # before anything is written (NASRecConfig.load ran it too, naming the file)
         self.cfg, self.progress = cfg, progress
         self.run_dir = cfg.run_dir
         os.makedirs(self.run_dir, exist_ok=True)
@@ -117,6 +118,8 @@ class Pipeline:
     # --------------------------------------------------------------------------- stages
     def supernet(self):
         """The trained (or resumed) supernet: trains up to its step budget, restoring its checkpoint."""
+        if self.scratch:
+            raise ValueError("search.scorer is 'scratch': this run has no supernet")
         if self._supernet is None:
             from tfnas.nasrec.supernet import NASRecSupernet
             from tfnas.nasrec.training import train_supernet
@@ -147,7 +150,18 @@ class Pipeline:
         warmup = round(sc.warmup_fraction * steps) if sc.warmup_fraction > 0 else sc.warmup_steps
         return steps, warmup
 
-    def stage_train_supernet(self) -> str:
+    @property
+    def scratch(self) -> bool:
+        """Whether candidates are scored by training from scratch (search.scorer "scratch": no supernet)."""
+        return self.cfg.search.scorer == "scratch"
+
+    def stage_train_supernet(self) -> Optional[str]:
+        """supernet/DONE.json once the supernet is trained; None (skipped) when search.scorer is "scratch"."""
+        if self.scratch:
+            if self.progress:
+                print("[nasrec] search.scorer 'scratch': no supernet to train (candidates train from scratch)",
+                      flush=True)
+            return None
         done = self.path("supernet", "DONE.json")
         if not os.path.exists(done):
             self.supernet()
@@ -158,7 +172,8 @@ class Pipeline:
         return done
 
     def evaluator(self, finetune=None):
-        """A SupernetEvaluator over the trained supernet, with a FLOPs cache in the run dir."""
+        """The search's scorer, with a FLOPs cache in the run dir: a SupernetEvaluator over the trained supernet,
+        or a ScratchEvaluator (tfnas/nasrec/scratch.py) when search.scorer is "scratch"."""
         from tfnas.nasrec.evaluate import FlopsCache, SupernetEvaluator
         ft = finetune or self.cfg.finetune
         spec = self.data.spec
@@ -170,9 +185,20 @@ class Pipeline:
         cost = FlopsCache(build, self.path("search", "flops_cache.json"),
                           build_for_flops=lambda arch: build(arch, spec.with_cap(2)))
         os.makedirs(self.path("search"), exist_ok=True)
+        if self.scratch:
+            from tfnas.nasrec.scratch import ScratchEvaluator
+            sc = self.cfg.scratch
+            return ScratchEvaluator(build, lambda: self.data.dataset("train", sc.batch_size, train=True, seed=sc.seed),
+                                    self.data.dataset("val", sc.eval_batch_size), self.scratch_steps(), sc,
+                                    self.cfg.retrain, cost_fn=cost)
         return SupernetEvaluator(self.supernet(),
                                  self.data.dataset("train", ft.batch_size, train=True, seed=1),
                                  self.data.dataset("val", ft.eval_batch_size), ft, cost_fn=cost)
+
+    def scratch_steps(self) -> int:
+        """Training steps per candidate under search.scorer "scratch": scratch.steps, or one pass over train."""
+        sc = self.cfg.scratch
+        return sc.steps or self.data.num_batches("train", sc.batch_size)
 
     def stage_search(self, runner: str = "loop") -> str:
         from tfnas.nasrec.search import CANDIDATES_FILE, run_nasrec_search
@@ -276,6 +302,9 @@ class Pipeline:
         table = comparison_table(results, self.data.bayes_logloss(), best)
         png = plot_front(results, self.path("retrain", "pareto.png"), max_flops=self.cfg.export.max_flops)
         table += f"\n{front_text(results)}\n(plotted in {png})"
+        if self.scratch:
+            table += (f"\nsearch scorer: scratch (beyond the paper): each candidate trained from scratch for "
+                      f"{self.scratch_steps()} steps, scored by validation logloss")
         if self.cfg.search.seed_architectures or self.cfg.search.seed_baselines:
             from tfnas.nasrec.search import load_candidates, seeding_summary
             from tfnas.nasrec.seeding import seeding_report

@@ -57,8 +57,9 @@ def _pipeline(run_dir: str):
 
 
 class WorkerEvaluator(Evaluator):
-    """The pipeline's SupernetEvaluator, built on first use (the chief never evaluates, so it never loads the
-    supernet), with this process's own FLOPs cache file (module docstring)."""
+    """The pipeline's evaluator (SupernetEvaluator; ScratchEvaluator under search.scorer "scratch"), built on
+    first use (the chief never evaluates, so it never loads the supernet), with this process's own FLOPs cache
+    file (module docstring)."""
 
     def __init__(self, pipe, cache_path: str):
         self.pipe, self.cache_path, self._inner = pipe, cache_path, None
@@ -144,7 +145,8 @@ def search_as_role(cfg, role: str, progress: bool = False, poll_s: float = 2.0) 
             return out
         pipe.stage_train_supernet()
     else:
-        done = os.path.join(run_dir, SUPERNET_DONE)
+        # search.scorer "scratch" has no supernet to wait for
+        done = run_dir if cfg.search.scorer == "scratch" else os.path.join(run_dir, SUPERNET_DONE)
         if not os.path.exists(done) and not os.path.exists(out):
             print(f"[nasrec] worker: waiting for the chief's trained supernet ({done})", flush=True)
         while not os.path.exists(done) and not os.path.exists(out):
