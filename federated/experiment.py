@@ -9,6 +9,8 @@ data/eda_default it is one cluster), finetune (fedavg, then `finetune_epochs` of
 local (each client alone) and centralised (all clients' training data pooled, each client normalised by its own
 statistics). The last three run on tfnas.train.trainer.train() with Keras Adam; local and
 centralised for rounds x local_epochs epochs, the same number of passes over each client's data as federation.
+Models: the hand-made estimators by name, and saved ones (`keras_models`: name -> model.keras or a routenas run
+folder, e.g. the routability-NAS found model), rebuilt fresh from their config (tfnas/routability/keras_file.py).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ MODELS = ("flnet", "routenet", "pros", "logistic")
 DEFAULTS = {"group_by": ["family", "technology"], "grid": [32, 32], "val_fraction": 0.3, "models": ["flnet"],
             "seeds": [0], "rounds": 10, "local_epochs": 1, "batch_size": 8, "lr": 1e-3, "optimizer": "adam",
             "mu": 1e-2, "clusters": 2, "fixed_clusters_by": "source", "dropout": 0.0, "clients_per_round": None,
-            "finetune_epochs": 2, "algorithms": list(ALGORITHMS), "workers": 0}
+            "finetune_epochs": 2, "algorithms": list(ALGORITHMS), "workers": 0, "keras_models": {}}
 _INT1 = ("rounds", "local_epochs", "batch_size", "finetune_epochs", "clusters")
 
 
@@ -57,7 +59,16 @@ def _check(path, cfg) -> None:
         bad("seeds", "must be a non-empty list of integers")
     if cfg["optimizer"] not in ("adam", "sgd"):
         bad("optimizer", "must be 'adam' or 'sgd'")
-    for k, known in (("models", MODELS), ("algorithms", ALGORITHMS)):
+    saved = cfg["keras_models"]
+    if not isinstance(saved, dict) or any(not isinstance(k, str) or not k.isidentifier() or k in MODELS
+                                          or not isinstance(v, str) for k, v in saved.items()):
+        bad("keras_models", f"must map new model names (identifiers, not {list(MODELS)}) to model.keras files "
+                            "or routenas run folders")
+    for name, where in saved.items():
+        if not (os.path.isfile(where) or os.path.isfile(os.path.join(where, "run.json"))):
+            raise ValueError(f"{path}: field 'keras_models.{name}': {where!r} is neither a model.keras file nor a "
+                             "run folder with run.json (`tfnas routenas retrain --run RUN` writes one)")
+    for k, known in (("models", MODELS + tuple(saved)), ("algorithms", ALGORITHMS)):
         if not isinstance(cfg[k], list) or not cfg[k] or any(v not in known for v in cfg[k]):
             bad(k, f"must be a non-empty list from {list(known)}")
     from federated.clients import GROUP_KEYS
@@ -94,6 +105,14 @@ def load_config(path: str) -> dict:
         raise ValueError(f"{path}: field 'data': {cfg['data']!r} is not a dataset folder (no samples/ inside); "
                          "build one with `tfnas eda generate` or benchmarks/eda_dataset.py (data/eda_bench)")
     return cfg
+
+
+def register_models(cfg) -> None:
+    """Make the config's saved models (`keras_models`) buildable by name, like the hand-made estimators."""
+    from tfnas.routability import estimators
+
+    for name, where in cfg.get("keras_models", {}).items():
+        estimators.register_keras_model(name, where)
 
 
 def input_shape(cfg, clients) -> tuple:
@@ -215,6 +234,7 @@ def _run_all(cfg: dict, out_dir: str, resume: bool, log) -> dict:
     from federated.report import summarise, write_report
     from tfnas.runs import write_json_atomic
 
+    register_models(cfg)
     results = {"config": cfg, "runs": [], "clients": {}}
     for seed in cfg["seeds"]:
         clients = _clients(cfg, seed)
@@ -260,6 +280,7 @@ def evaluate_experiment(out_dir: str, log=print) -> dict:
         cfg, runs = results["config"], results["runs"]
     except (OSError, json.JSONDecodeError, KeyError) as e:
         raise ValueError(f"{path}: not the results of `tfnas flnet run` ({e})") from None
+    register_models(cfg)
     worst = 0.0
     for seed in sorted({r["seed"] for r in runs}):
         clients = _clients(cfg, seed)

@@ -76,6 +76,21 @@ ESTIMATORS = {"routenet": routenet, "flnet": flnet, "pros": pros, "logistic": lo
 ALIASES = {"logreg": "logistic"}
 
 
+def register_keras_model(name: str, path: str) -> None:
+    """Make `name` build the model saved at `path` (a model.keras or a run folder naming one), fresh for each
+    build (see keras_file); the hand-made names cannot be replaced."""
+    from tfnas.routability.keras_file import from_keras_file, resolve
+
+    if name in ESTIMATORS and getattr(ESTIMATORS[name], "keras_file", None) is None:
+        raise ValueError(f"{name!r} is a hand-made estimator; give the saved model another name")
+    resolved = resolve(path)
+
+    def build(input_shape, seed: int = 0):
+        return from_keras_file(resolved, input_shape, seed)
+    build.keras_file = resolved
+    ESTIMATORS[name] = build
+
+
 def build_estimator(name: str, input_shape, seed: int = 0) -> tf.keras.Model:
     """Build a registered estimator by name; unknown names give a ValueError listing the choices."""
     name = ALIASES.get(name, name)
