@@ -5,6 +5,7 @@ FedAvg round on TFF against the same local training done client after client in 
     .venv/bin/python benchmarks/flnet.py --quick --timing-only   # only the TFF vs Keras ratio and the build time
     .venv/bin/python benchmarks/flnet.py             # configs/flnet/eda_default.json (FLNet + RouteNet), seeds 0 1 2
     .venv/bin/python benchmarks/flnet.py --config configs/flnet/eda_default.json --data DATASET --out OUT
+    .venv/bin/python benchmarks/flnet.py --config configs/flnet/eda_bench.json --keras-model routenas_found=runs/rn_bench
 
 The table runs through `federated.experiment.run_experiment` (resumable: OUT/table/). The ratio: one TFF process
 (stateful Adam FedAvg) and one compiled Keras model per client (its Adam kept); `--timing-rounds` rounds alternate a
@@ -115,8 +116,11 @@ def main(argv=None) -> int:
     ap.add_argument("--timing-rounds", type=int, default=12, help="interleaved TFF/Keras rounds (>= 2; the first "
                     "is left out of the ratio)")
     ap.add_argument("--timing-only", action="store_true", help="only the TFF vs Keras ratio and build time, no table")
+    ap.add_argument("--keras-model", action="append", default=[], metavar="NAME=PATH",
+                    help="add a saved model to the config's models (a model.keras or a routenas run folder, e.g. "
+                         "routenas_found=runs/rn_bench: the routability-NAS found model); repeatable")
     a = ap.parse_args(argv)
-    from federated.experiment import _check, load_config
+    from federated.experiment import _check, load_config, register_models
 
     cfg = load_config(a.config)
     if a.quick:
@@ -124,7 +128,14 @@ def main(argv=None) -> int:
     if a.data:
         cfg["data"] = a.data
     cfg["seeds"] = a.seeds
+    for spec in a.keras_model:
+        name, sep, where = spec.partition("=")
+        if not sep or not name or not where:
+            ap.error(f"--keras-model wants NAME=PATH, got {spec!r}")
+        cfg["keras_models"] = {**cfg["keras_models"], name: where}
+        cfg["models"] = [*cfg["models"], name]
     _check(a.config, cfg)
+    register_models(cfg)
     if a.timing_rounds < 2:
         ap.error(f"--timing-rounds must be >= 2 (the first round is left out), got {a.timing_rounds}")
     out = a.out or ("runs/flnet_bench_quick" if a.quick else "runs/flnet_bench")

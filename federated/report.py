@@ -96,13 +96,18 @@ def plot_rounds(results: dict, path: str) -> None:
         return
     cols = min(len(fed), 4)
     rows = (len(fed) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.8 * rows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 1.6, 2.8 * rows), squeeze=False, sharey=True)
     for ax in axes.flat[len(fed):]:
         ax.axis("off")
+    # one colour per client in every panel (tab10 repeats after 10 clients: tab20, then line styles as well)
+    clients = sorted({h["client"] for r in fed for h in r["history"]})
+    palette = plt.get_cmap("tab10" if len(clients) <= 10 else "tab20").colors
+    style = {c: (palette[i % len(palette)], ("-", "--", ":")[i // len(palette) % 3]) for i, c in enumerate(clients)}
     for ax, r in zip(axes.flat, fed):
         for c in sorted({h["client"] for h in r["history"]}):
             hs = [h for h in r["history"] if h["client"] == c]
-            ax.plot([h["round"] for h in hs], [h["auc_pooled"] for h in hs], marker=".", label=c)
+            ax.plot([h["round"] for h in hs], [h["auc_pooled"] for h in hs], marker=".", label=c,
+                    color=style[c][0], linestyle=style[c][1])
         ax.set_title(f"{r['model']} {r['algorithm']} (seed {first})", fontsize=8)
         ax.set_xlabel("round")
         rounds = [h["round"] for h in r["history"]]
@@ -113,8 +118,9 @@ def plot_rounds(results: dict, path: str) -> None:
         ax.grid(alpha=0.3)
     for row in axes:
         row[0].set_ylabel("val ROC-AUC (pooled tiles)")
-    axes.flat[0].legend(fontsize=6)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)   # beside the panels, not on a curve
+    fig.tight_layout(rect=(0, 0, 1 - 1.5 / fig.get_figwidth(), 1))
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
