@@ -5,7 +5,7 @@ FedAvg round on TFF against the same local training done client after client in 
     .venv/bin/python benchmarks/flnet.py --quick --timing-only   # only the TFF vs Keras ratio and the build time
     .venv/bin/python benchmarks/flnet.py             # configs/flnet/eda_default.json (FLNet + RouteNet), seeds 0 1 2
     .venv/bin/python benchmarks/flnet.py --config configs/flnet/eda_default.json --data DATASET --out OUT
-    .venv/bin/python benchmarks/flnet.py --config configs/flnet/eda_bench.json --keras-model routenas_found=runs/rn_bench
+    .venv/bin/python benchmarks/flnet.py --config configs/flnet/eda_bench.json --keras-model found=runs/rn_bench
 
 The table runs through `federated.experiment.run_experiment` (resumable: OUT/table/). The ratio: one TFF process
 (stateful Adam FedAvg) and one compiled Keras model per client (its Adam kept); `--timing-rounds` rounds alternate a
