@@ -62,7 +62,7 @@ def test_pipeline_outputs(finished_run):
     assert "mlp" in out["report"] and "bayes-optimal" in out["report"]
     assert [r["seeded"] for r in rows] == [True] + [False] * 5
     winner = int(next(n for n in results if n.startswith("cand_"))[len("cand_"):])
-    kind = "a seeded architecture" if winner == 0 else "a non-seeded (searched) architecture"
+    kind = "a seeded architecture" if winner == 0 else "a searched architecture (not itself a seed"
     assert f"seeding: 1 of 6 candidates seeded; the winner (trial {winner}) is {kind}" in out["report"]
     # each retrained candidate's lineage and the per-retrain-seed winners, in the report and seeding.json
     with open(os.path.join(cfg.run_dir, "seeding.json")) as f:

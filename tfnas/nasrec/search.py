@@ -70,8 +70,10 @@ def seeding_summary(rows: list[dict], winner_id: int | None) -> str:
     if not seeded:
         return "seeding: none (random initial population, as in the paper)"
     won = next((r for r in rows if r["id"] == winner_id), None)
+    # "non-seeded" is kept for the lineage report (no seed among its ancestors); a winner mutated from a seed is
+    # searched but a seed descendant
     what = "unknown" if won is None else ("a seeded architecture" if won.get("seeded") else
-                                          "a non-seeded (searched) architecture")
+                                          "a searched architecture (not itself a seed; lineage below)")
     return f"seeding: {len(seeded)} of {len(rows)} candidates seeded; the winner (trial {winner_id}) is {what}"
 
 
