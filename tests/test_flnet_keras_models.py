@@ -92,3 +92,42 @@ def test_found_cell_trains_federated_with_its_output_conv_local(saved, tmp_path)
     assert kept and all(len(w) == 2 for w in kept.values())         # the logit conv's kernel and bias per client
     assert all(not w for w in read_checkpoint(str(tmp_path / "out" / by_algo["fedavg"]["run_dir"]))["local"].values())
     assert (tmp_path / "out" / "table.md").read_text().count("| found |") == 2
+
+
+@pytest.mark.federated
+def test_found_cell_fedavg_round_equals_keras_training(saved):
+    """One FedAvg round of one client on the saved cell (BatchNorm, mixed depth-wise convs) is its Keras fit: the
+    TFF wrapping adds nothing model-specific. SGD, so float noise is not amplified as Adam's first steps do."""
+    import tensorflow as tf
+
+    from federated.clients import Client
+    from federated.process import RoundProcess
+    from federated.runtime import import_tff, shutdown_workers
+    from tfnas.routability import estimators
+    from tfnas.train.task import TileBCETask
+    _, run = saved
+    estimators.register_keras_model("found_cell", str(run))
+    grid = (8, 8, CHANNELS)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(6, *grid)).astype(np.float32)
+    y = (x[..., :1] > 0.3).astype(np.float32)
+    c = Client(name="a", group={"family": "a"}, x_train=x[:4], y_train=y[:4], x_val=x[4:], y_val=y[4:],
+               train_designs=["a_t"], val_designs=["a_v"], normalizer={}, n_failed_val=np.zeros(2, np.float32))
+    batches = c.round_data(2, 1, (0, 0, 0))
+    import_tff()
+    try:
+        proc = RoundProcess("found_cell", grid, optimizer="sgd", lr=0.05, seed=0)
+        glob, local = proc.initial_weights()
+        out = proc.next(glob, [local], [proc.initial_opt_state()], [batches])
+    finally:
+        shutdown_workers()
+    model = estimators.build_estimator("found_cell", grid, seed=0)
+    proc.layout.set(model, glob, local)
+    TileBCETask().compile(model, tf.keras.optimizers.SGD(0.05))
+    ds = tf.data.Dataset.from_tensors(batches[0])
+    for b in batches[1:]:
+        ds = ds.concatenate(tf.data.Dataset.from_tensors(b))
+    model.fit(ds, epochs=1, verbose=0, shuffle=False)
+    moved = max(float(np.abs(a - w).max()) for a, w in zip(out["global"], glob))
+    diff = max(float(np.abs(a - w).max()) for a, w in zip(out["global"], proc.layout.get(model)[0]))
+    assert moved > 1e-3 and diff < 1e-4, (moved, diff)
