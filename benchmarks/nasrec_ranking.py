@@ -42,7 +42,7 @@ def from_scratch(pipe, archs, out_dir: str, steps: int) -> list[float]:
     from tfnas.nasrec.subnet import build_subnet
 
     rc = dataclasses.replace(pipe.cfg.retrain, steps_per_epoch=steps, epochs=1)
-    rt = Retrainer(out_dir, rc, pipe.data.dataset("train", rc.batch_size, train=True, seed=rc.seed), steps,
+    rt = Retrainer(out_dir, rc, lambda: pipe.data.dataset("train", rc.batch_size, train=True, seed=rc.seed), steps,
                    {"val": pipe.data.dataset("val", rc.eval_batch_size)}, progress=False)
     spec = pipe.data.spec
     return [rt.train(f"subnet_{i}", lambda a=a: build_subnet(a, spec))["val_logloss"]

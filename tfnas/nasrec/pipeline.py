@@ -229,7 +229,8 @@ class Pipeline:
         evals = {"val": shard(self.data.dataset("val", rc.eval_batch_size))}
         if self.data.has("test"):
             evals["test"] = shard(self.data.dataset("test", rc.eval_batch_size))
-        train = shard(self.data.dataset("train", rc.batch_size, train=True, seed=rc.seed))
+        def train():   # a fresh stream per retrained (model, seed), so a killed one resumes exactly (retrain.py)
+            return shard(self.data.dataset("train", rc.batch_size, train=True, seed=rc.seed))
         return retrain_all(self.path("retrain"), rc, self.data.spec, top, train, steps, evals,
                            progress=self.progress, reference_arrays=self.reference_arrays)
 

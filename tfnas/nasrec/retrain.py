@@ -3,8 +3,12 @@ inside the TFRS Ranking task, and the hand-made baselines under the same protoco
 `fit_ctr`: early stopping on validation, best epoch restored), over several seeds, then compare them
 (mean +- std; selection on validation only, test reported for every model once per seed).
 
-Each finished (model, seed) result (and the candidates' weights) is written at once, so a killed retrain
-resumes with the next unfinished one.
+Each finished (model, seed) result (and the candidates' weights) is written at once, and each (model, seed)
+checkpoints every epoch (tfnas/train/trainer.py), so a killed retrain skips the finished ones and resumes the
+running one from its last epoch, to the uninterrupted result.  Each (model, seed) trains on a train stream of its
+own (`train_data()`, made inside the seed's block, so seeds see different orders): a shared reshuffling stream
+draws a new order per pass read, read-ahead included, so a model's batches would depend on how far the models
+before it had read (measured: 2 workers read further ahead than one process, and the second model differed).
 """
 from __future__ import annotations
 
@@ -44,20 +48,23 @@ def train_network(network: tf.keras.Model, train_ds: tf.data.Dataset, cfg: Retra
                   steps_per_epoch: int, eval_sets: dict, signature=None, run_dir: Optional[str] = None) -> dict:
     """Fit `network` under the one CTR protocol (`fit_ctr`: up to cfg.epochs x steps_per_epoch, early
     stopping on eval_sets["val"], best epoch restored; history, curves and TensorBoard in `run_dir`, a
-    temporary folder when None); metrics on each eval set + cost.  A model killed mid-way is retrained from
-    its start (the repeating train stream has no resumable position, so only a fresh start is exact)."""
+    temporary folder when None); metrics on each eval set + cost.  A `run_dir` holding an epoch checkpoint is
+    resumed from it ("resumed_from": epochs restored), exactly when `train_ds` is a fresh copy of the stream
+    the interrupted fit had (the trainer skips the batches of the restored epochs)."""
     import tempfile
 
+    from tfnas.train.callbacks import CHECKPOINTS
     from tfnas.train.ctr import fit_ctr
 
+    resume = run_dir is not None and os.path.exists(os.path.join(run_dir, CHECKPOINTS, "last", "checkpoint"))
     with tempfile.TemporaryDirectory(prefix="retrain_") as tmp:
         model, fit = fit_ctr(network, train_ds, eval_sets.get("val"), run_dir=run_dir or tmp, epochs=cfg.epochs,
                              optimizer=cfg.optimizer, learning_rate=cfg.learning_rate,
                              sparse_learning_rate=cfg.sparse_learning_rate, patience=cfg.patience,
-                             steps_per_epoch=steps_per_epoch)
+                             steps_per_epoch=steps_per_epoch, resume=resume)
     out = {"train_seconds": fit["seconds"], "steps": fit["epochs_run"] * steps_per_epoch,
            "epochs_run": fit["epochs_run"], "best_epoch": fit["best_epoch"],
-           "final_train_loss": float(fit["history"]["loss"][-1])}
+           "final_train_loss": float(fit["history"]["loss"][-1]), "resumed_from": fit["resumed_from"]}
     for name, ds in eval_sets.items():
         out.update(predict_metrics(model, ds, f"{name}_"))
     out["flops"] = float(tfm.flops_per_example(network, signature))
@@ -81,11 +88,14 @@ def summarise_seeds(per_seed: dict) -> dict:
 
 
 class Retrainer:
-    """Trains named models one after another into `out_dir`, skipping those already in results.json."""
+    """Trains named models one after another into `out_dir`, skipping those already in results.json;
+    `train_data()` makes a fresh train stream for each (model, seed) (see the module doc)."""
 
-    def __init__(self, out_dir: str, cfg: RetrainConfig, train_ds: tf.data.Dataset, steps_per_epoch: int,
-                 eval_sets: dict, progress: bool = True):
-        self.out_dir, self.cfg, self.train_ds = out_dir, cfg, train_ds
+    def __init__(self, out_dir: str, cfg: RetrainConfig, train_data: Callable[[], tf.data.Dataset],
+                 steps_per_epoch: int, eval_sets: dict, progress: bool = True):
+        if isinstance(train_data, tf.data.Dataset):
+            raise TypeError("Retrainer: train_data must make a fresh dataset per model (a callable), not a dataset")
+        self.out_dir, self.cfg, self.train_data = out_dir, cfg, train_data
         self.steps_per_epoch, self.eval_sets, self.progress = steps_per_epoch, eval_sets, progress
         os.makedirs(out_dir, exist_ok=True)
         self.path = os.path.join(out_dir, RESULTS_FILE)
@@ -125,8 +135,10 @@ class Retrainer:
                       f"(patience {self.cfg.patience})", flush=True)
             with seeded(seed):
                 network = build()
-                res = train_network(network, self.train_ds, self.cfg, self.steps_per_epoch, self.eval_sets,
+                res = train_network(network, self.train_data(), self.cfg, self.steps_per_epoch, self.eval_sets,
                                     signature, run_dir=os.path.join(self.out_dir, "runs", f"{name}.seed{seed}"))
+            if not res["resumed_from"]:          # kept only where a killed run was resumed
+                del res["resumed_from"]
             best_so_far = min((r["val_logloss"] for r in per_seed.values()), default=float("inf"))
             if save_weights and res["val_logloss"] < best_so_far:
                 network.save_weights(self.weights_path(name))
@@ -151,9 +163,11 @@ class Retrainer:
         return row
 
 
-def retrain_all(out_dir: str, cfg: RetrainConfig, spec, candidates: list[dict], train_ds, steps_per_epoch,
-                eval_sets: dict, progress: bool = True, reference_arrays: Optional[Callable] = None) -> dict:
-    """Retrain `candidates` (rows with "architecture", "id", "logloss") as `cand_<id>` and cfg.baselines;
+def retrain_all(out_dir: str, cfg: RetrainConfig, spec, candidates: list[dict], train_data: Callable,
+                steps_per_epoch, eval_sets: dict, progress: bool = True,
+                reference_arrays: Optional[Callable] = None) -> dict:
+    """Retrain `candidates` (rows with "architecture", "id", "logloss") as `cand_<id>` and cfg.baselines, each
+    on a fresh `train_data()` stream;
     fit cfg.references (pipelines/ctr/reference.py) on `reference_arrays()` = (train, val, test or None).
 
     Returns results.json's dict: model name -> metrics (val_/test_ logloss and AUC mean and _std over seeds,
@@ -161,7 +175,7 @@ def retrain_all(out_dir: str, cfg: RetrainConfig, spec, candidates: list[dict], 
     """
     from pipelines.ctr.baselines import build_baseline
 
-    rt = Retrainer(out_dir, cfg, train_ds, steps_per_epoch, eval_sets, progress)
+    rt = Retrainer(out_dir, cfg, train_data, steps_per_epoch, eval_sets, progress)
     for row in candidates:
         from tfnas.nasrec.subnet import build_subnet
         arch = row["architecture"]

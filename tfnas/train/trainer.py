@@ -72,8 +72,9 @@ def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: 
     "min") or highest ("max") `monitor`; without `val_ds` nothing is monitored: no early stopping, the
     final weights are kept.  `save_model=False` skips model.keras (for models saved by their caller, e.g.
     a CTR network inside its TFRS wrapper); `curve_keys` limits curves.png to those metrics.
-    Returns {"history", "best_epoch", "best", "epochs_run", "seconds", "run_dir", "model_path"}; `best`
-    holds the best epoch's history row (val metrics included).
+    Returns {"history", "best_epoch", "best", "epochs_run", "seconds", "run_dir", "model_path", "resumed_from"};
+    `best` holds the best epoch's history row (val metrics included), `resumed_from` the epochs restored from
+    the checkpoint (0 on a fresh start).
     """
     if epochs < 1:
         raise ValueError(f"train: epochs must be >= 1, got {epochs}")
@@ -133,4 +134,4 @@ def train(model: tf.keras.Model, task: Task, train_ds: tf.data.Dataset, val_ds: 
                    restored_best=bool(restore_best and best_epoch is not None), **(run_fields or {}))
     return {"history": history, "best_epoch": best_epoch, "best": best,
             "epochs_run": len(history.get("epoch", [])), "seconds": seconds,
-            "run_dir": run_dir, "model_path": model_path}
+            "run_dir": run_dir, "model_path": model_path, "resumed_from": done}
