@@ -4,12 +4,12 @@ losing or duplicating its trial; every child process is gone after."""
 import json
 import os
 import signal
-import threading
 import time
 
 import pytest
 
 from core_toy import ChainEvaluator, ChainSpace
+from killing import run_beside
 from tfnas.search.evolution import RegularizedEvolution
 from tfnas.search.loop import run_search
 from tfnas.space import Evaluator, Objective
@@ -91,13 +91,7 @@ def test_chief_and_two_workers_match_the_sequential_run(tmp_path):
             killed["worker"] = int(f.read())
         os.kill(killed["worker"], signal.SIGKILL)
 
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    try:
-        dist = cluster.run(timeout=400)
-    finally:
-        cluster.stop()
-    thread.join(5)
+    dist = run_beside(lambda: cluster.run(timeout=400), killer, cluster.stop)
     assert cluster.restarts == {"chief": 0, "worker0": 0, "worker1": 1}, cluster.restarts
 
     total = seq.total_trials

@@ -5,12 +5,12 @@ and told exactly once, and the best architecture equals the sequential run with 
 import json
 import os
 import signal
-import threading
 import time
 
 import pytest
 
 from core_toy import ChainEvaluator, ChainSpace
+from killing import run_beside
 from tfnas.search.evolution import RegularizedEvolution
 from tfnas.search.loop import run_search
 from tfnas.space import Evaluator, Objective
@@ -127,13 +127,7 @@ def test_chief_killed_mid_search_resumes_without_losing_or_repeating_a_trial(tmp
                 return
             time.sleep(0.01)
 
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
-    try:
-        dist = cluster.run(timeout=240)
-    finally:
-        cluster.stop()
-    thread.join(5)
+    dist = run_beside(lambda: cluster.run(timeout=240), killer, cluster.stop)
     assert "in_flight" in seen, "the chief was never killed with both workers mid-evaluation"
     assert cluster.restarts == {"chief": 1, "worker0": 0, "worker1": 0}, cluster.restarts
 
