@@ -37,10 +37,11 @@ from tfnas.space import Objective, Result  # noqa: E402
 ENCODINGS = ("adjacency", "wl_hashed", "untrained_embedding", "wl_embedding")
 
 
-def run_one(strategy, table, n):
+def run_one(strategy, table, n, ask=10):
+    """Best-so-far curve of one search, asking `ask` cells at a time (a batch evaluated in parallel)."""
     best, curve = -np.inf, []
     while not strategy.done and len(curve) < n:
-        trials = strategy.ask_many(10)
+        trials = strategy.ask_many(ask)
         if not trials:
             break
         for t in trials:
@@ -106,6 +107,13 @@ def main(argv=None):
     ap.add_argument("--encoder-cells", type=int, default=None, help="cells for the WL encoder fit (1000 quick)")
     ap.add_argument("--encoder-pairs", type=int, default=None, help="pairs for the WL encoder fit (10000 quick)")
     ap.add_argument("--out", default="runs/bench_nasgem")
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="first seed (seeds are OFFSET..OFFSET+SEEDS-1; tune settings on other seeds than you report)")
+    ap.add_argument("--ask", type=int, default=10, help="cells asked (and evaluated) at a time, every method")
+    ap.add_argument("--num-init", type=int, default=20, help="bootstrap: random cells before the first fit")
+    ap.add_argument("--batch", type=int, default=10, help="bootstrap: cells queued per predictor round")
+    ap.add_argument("--pool", type=int, default=None, help="bootstrap: fresh cells scored per round "
+                    "(default 2000, 500 with --quick)")
     ap.add_argument("--methods", default="random,evolution,bootstrap_adjacency,bootstrap_wl_hashed,"
                     "bootstrap_untrained_embedding,bootstrap_wl_embedding")
     args = ap.parse_args(argv)
@@ -113,7 +121,7 @@ def main(argv=None):
     unknown = sorted(set(args.methods.split(",")) - known)
     if unknown:
         ap.error(f"--methods: unknown {unknown}; choose from {sorted(known)}")
-    pool = 500 if args.quick else 2000
+    pool = args.pool or (500 if args.quick else 2000)
     if args.nb101:
         table = NB101Table(args.nb101, args.metric or "test_accuracy")
     else:
@@ -143,16 +151,18 @@ def main(argv=None):
         "evolution": lambda s: RegularizedEvolution(space, obj, population_size=20, sample_size=5,
                                                     children_per_generation=10, generations=(args.evals - 20) // 10,
                                                     mutations_start=1, mutations_end=1, seed=s),
-        **{f"bootstrap_{k}": (lambda s, e=e: BootstrapSearch(space, obj, e, args.evals, num_init=20,
-                                                               pool_size=pool, batch=10, seed=s))
+        **{f"bootstrap_{k}": (lambda s, e=e: BootstrapSearch(space, obj, e, args.evals, num_init=args.num_init,
+                                                               pool_size=pool, batch=args.batch, seed=s))
            for k, e in encodings.items()},
     }
     report = {"table": table.name, "cells": len(table.keys), "metric": table.metric, "table_best": float(accs[-1]),
               "top1_threshold": top1, "evals": args.evals,
-              "seeds": args.seeds, "pool_size": pool, "wl_encoder_fit": fit, "methods": {}}
+              "seeds": args.seeds, "seed_offset": args.seed_offset, "ask": args.ask, "num_init": args.num_init,
+              "batch": args.batch, "pool_size": pool, "wl_encoder_fit": fit, "methods": {}}
     for name in args.methods.split(","):
         t = time.perf_counter()
-        curves = np.array([run_one(makers[name](s), table, args.evals) for s in range(args.seeds)])
+        curves = np.array([run_one(makers[name](s), table, args.evals, args.ask)
+                           for s in range(args.seed_offset, args.seed_offset + args.seeds)])
         hit = [int(np.argmax(c >= top1)) + 1 if (c >= top1).any() else None for c in curves]
         reached = [h for h in hit if h is not None]
         report["methods"][name] = {
