@@ -163,3 +163,23 @@ def launch_workers(n: int, argv: list[str], env: dict | None = None, timeout: fl
         for p in procs:
             p.wait()
     return [p.returncode for p in procs]
+
+
+def worker_entry(path: str, label: str, run) -> int:
+    """A launched worker's main: read its JSON launch file and `run(spec)`; a failure is one line naming the worker
+    kind (`tfnas <label> worker: error: ...`, as the CLI prints), with the traceback only under TFNAS_DEBUG."""
+    import sys
+
+    from tfnas.cli import error_line, quiet_tensorflow
+
+    quiet_tensorflow(verbose=False)
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+        run(spec)
+    except Exception as exc:  # noqa: BLE001 - one line per failing worker, as the CLI does
+        if os.environ.get("TFNAS_DEBUG"):
+            raise
+        print(f"tfnas {label} worker: error: {error_line(exc)}", file=sys.stderr)
+        return 1
+    return 0

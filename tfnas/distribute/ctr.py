@@ -58,20 +58,12 @@ def _root() -> str:
 
 def worker_main(path: str) -> int:
     """One worker of `launch_train`: read the launch config, run `train_run` under TF_CONFIG's strategy."""
-    from tfnas.cli import error_line, quiet_tensorflow
+    from tfnas.distribute.cluster import worker_entry
 
-    quiet_tensorflow(verbose=False)
-    try:
-        with open(path) as f:
-            spec = json.load(f)
+    def run(spec):
         from tfnas.train.ctr import TrainConfig, train_run
         train_run(TrainConfig(**spec["config"]), spec["logdir"], resume=spec["resume"], verbose=spec["verbose"])
-    except Exception as exc:  # noqa: BLE001 - one line per failing worker, as the CLI does
-        if os.environ.get("TFNAS_DEBUG"):
-            raise
-        print(f"tfnas ctr worker: error: {error_line(exc)}", file=sys.stderr)
-        return 1
-    return 0
+    return worker_entry(path, "ctr", run)
 
 
 if __name__ == "__main__":

@@ -125,20 +125,12 @@ def run_with_workers(cfg, workers: int, progress: bool = True) -> dict:
 
 def worker_main(path: str) -> int:
     """One worker of `launch_stage`: read the launch file, run its stage."""
-    from tfnas.cli import error_line, quiet_tensorflow
+    from tfnas.distribute.cluster import worker_entry
 
-    quiet_tensorflow(verbose=False)
-    try:
-        with open(path) as f:
-            spec = json.load(f)
+    def run(spec):
         from tfnas.nasrec.config import NASRecConfig
         run_worker(NASRecConfig.from_dict(spec["config"], source=path), spec["stage"], spec["progress"])
-    except Exception as exc:  # noqa: BLE001 - one line per failing worker, as the CLI does
-        if os.environ.get("TFNAS_DEBUG"):
-            raise
-        print(f"tfnas nasrec worker: error: {error_line(exc)}", file=sys.stderr)
-        return 1
-    return 0
+    return worker_entry(path, "nasrec", run)
 
 
 if __name__ == "__main__":
