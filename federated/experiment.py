@@ -64,10 +64,13 @@ def _check(path, cfg) -> None:
                                           or not isinstance(v, str) for k, v in saved.items()):
         bad("keras_models", f"must map new model names (identifiers, not {list(MODELS)}) to model.keras files "
                             "or routenas run folders")
+    from tfnas.routability.keras_file import resolve   # TF-free: the same check the build makes
+
     for name, where in saved.items():
-        if not (os.path.isfile(where) or os.path.isfile(os.path.join(where, "run.json"))):
-            raise ValueError(f"{path}: field 'keras_models.{name}': {where!r} is neither a model.keras file nor a "
-                             "run folder with run.json (`tfnas routenas retrain --run RUN` writes one)")
+        try:
+            resolve(where)
+        except ValueError as e:
+            raise ValueError(f"{path}: field 'keras_models.{name}': {e}") from None
     for k, known in (("models", MODELS + tuple(saved)), ("algorithms", ALGORITHMS)):
         if not isinstance(cfg[k], list) or not cfg[k] or any(v not in known for v in cfg[k]):
             bad(k, f"must be a non-empty list from {list(known)}")

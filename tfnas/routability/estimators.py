@@ -79,15 +79,15 @@ ALIASES = {"logreg": "logistic"}
 def register_keras_model(name: str, path: str) -> None:
     """Make `name` build the model saved at `path` (a model.keras or a run folder naming one), fresh for each
     build (see keras_file); the hand-made names cannot be replaced."""
-    from tfnas.routability.keras_file import from_keras_file, resolve
+    from tfnas.routability.keras_file import load_saved_config, rebuild, resolve
 
     if name in ESTIMATORS and getattr(ESTIMATORS[name], "keras_file", None) is None:
         raise ValueError(f"{name!r} is a hand-made estimator; give the saved model another name")
-    resolved = resolve(path)
+    saved = load_saved_config(path)   # read once, not at every build (one per client, seed and algorithm)
 
     def build(input_shape, seed: int = 0):
-        return from_keras_file(resolved, input_shape, seed)
-    build.keras_file = resolved
+        return rebuild(saved, input_shape, seed)
+    build.keras_file = resolve(path)
     ESTIMATORS[name] = build
 
 

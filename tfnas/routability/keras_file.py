@@ -75,11 +75,20 @@ def _model_config(saved: dict, input_shape, seed: int) -> dict:
     return cfg
 
 
-def from_keras_file(path: str, input_shape, seed: int = 0):
-    """A fresh functional model with the saved model's layers, at `input_shape`, seeded by `seed`."""
+def load_saved_config(path: str) -> dict:
+    """The saved model's Keras config (read once; `rebuild` makes any number of fresh models from it)."""
+    return _read_config(resolve(path))
+
+
+def rebuild(saved: dict, input_shape, seed: int = 0):
+    """A fresh functional model from a saved config, at `input_shape`, seeded by `seed`."""
     import tensorflow as tf
 
     import tfnas.builders.layers  # noqa: F401  (registers the project's custom layers for from_config)
 
-    path = resolve(path)
-    return tf.keras.Model.from_config(_model_config(_read_config(path), input_shape, seed))
+    return tf.keras.Model.from_config(_model_config(saved, input_shape, seed))
+
+
+def from_keras_file(path: str, input_shape, seed: int = 0):
+    """A fresh functional model with the saved model's layers, at `input_shape`, seeded by `seed`."""
+    return rebuild(load_saved_config(path), input_shape, seed)
