@@ -12,6 +12,9 @@ _STAGE_HELP = {
 }
 
 
+WORKER_STAGES = ("train-supernet", "retrain", "run")   # the stages `--workers N` runs on a MWMS cluster
+
+
 def register(subparsers) -> None:
     """Add the `nasrec` command group with one leaf per stage plus `run` and `config`."""
     p = subparsers.add_parser("nasrec", help="NASRec: search whole CTR models with a supernet")
@@ -34,7 +37,7 @@ def register(subparsers) -> None:
                               help="score candidates in N local worker processes at once (keras-tuner chief/worker "
                                    "mode; same outputs as the sequential search); with KERASTUNER_ORACLE_IP, "
                                    "_PORT and _TUNER_ID set instead, this process is that chief or worker")
-        elif name in ("train-supernet", "retrain", "run"):
+        elif name in WORKER_STAGES:
             leaf.add_argument("--workers", type=int, default=1, metavar="N",
                               help="train on N local worker processes under MultiWorkerMirroredStrategy (the "
                                    "config's global batch split across them; run: the supernet and retrain "
@@ -62,7 +65,7 @@ def _load(args):
 def _run_stage(args: argparse.Namespace) -> int:
     import os
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.stage in ("train-supernet", "retrain", "run"):   # before TensorFlow loads
+    if args.stage in WORKER_STAGES:   # before TensorFlow loads
         from tfnas.distribute.nasrec import check_workers
         check_workers(args.workers)
     from tfnas.nasrec.pipeline import STAGES, Pipeline, run
@@ -70,7 +73,7 @@ def _run_stage(args: argparse.Namespace) -> int:
     from tfnas.runlock import RunLock
 
     cfg = _load(args)
-    if args.stage in ("train-supernet", "retrain", "run") and os.environ.get("TF_CONFIG"):
+    if args.stage in WORKER_STAGES and os.environ.get("TF_CONFIG"):
         return _as_tf_config_worker(args, cfg, RunLock)
     role = _search_role(args)
     if role == "worker":   # writes only its own files; the chief holds the run lock

@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 ENV = "TF_CONFIG"
@@ -165,11 +166,34 @@ def launch_workers(n: int, argv: list[str], env: dict | None = None, timeout: fl
     return [p.returncode for p in procs]
 
 
+def write_launch_file(path: str, spec: dict) -> str:
+    """Write a worker launch file (JSON) atomically (temp + rename); return its path."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(spec, f, indent=1)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def launch_module(module: str, launch_file: str, workers: int, log_dir: str, label: str, hint: str,
+                  timeout: float = 24 * 3600, env: dict | None = None) -> None:
+    """Run `python -m <module> <launch_file>` on `workers` local processes (the project's root on PYTHONPATH, the
+    chief's output on this console); RuntimeError '<label> --workers N: worker i exited with c (see ...); <hint>'
+    naming the first failed worker and its log.  Callers check `workers` >= 2 before writing the launch file."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p), **(env or {})}
+    codes = launch_workers(workers, [sys.executable, "-m", module, launch_file], env=env, timeout=timeout,
+                           log_dir=log_dir, chief_output=True)
+    failed = [i for i, c in enumerate(codes) if c != 0]
+    if failed:
+        i = failed[0]
+        where = "its output above" if i == 0 else os.path.join(log_dir, f"worker-{i}.log")
+        raise RuntimeError(f"{label} --workers {workers}: worker {i} exited with {codes[i]} (see {where}); {hint}")
+
+
 def worker_entry(path: str, label: str, run) -> int:
     """A launched worker's main: read its JSON launch file and `run(spec)`; a failure is one line naming the worker
     kind (`tfnas <label> worker: error: ...`, as the CLI prints), with the traceback only under TFNAS_DEBUG."""
-    import sys
-
     from tfnas.cli import error_line, quiet_tensorflow
 
     quiet_tensorflow(verbose=False)

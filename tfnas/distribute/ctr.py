@@ -11,7 +11,6 @@ chief's last checkpoint.  The global batch is --batch-size, split across the wor
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 
@@ -21,39 +20,23 @@ CONFIG = "config.json"
 
 def write_launch_config(config, logdir: str, resume: bool, verbose: int) -> str:
     """Write what every worker needs into <logdir>/cluster/config.json atomically; return its path."""
-    folder = os.path.join(logdir, CLUSTER_DIR)
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, CONFIG)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"config": dataclasses.asdict(config), "logdir": os.path.abspath(logdir), "resume": bool(resume),
-                   "verbose": int(verbose)}, f, indent=1)
-    os.replace(tmp, path)
-    return path
+    from tfnas.distribute.cluster import write_launch_file
+
+    return write_launch_file(os.path.join(logdir, CLUSTER_DIR, CONFIG),
+                             {"config": dataclasses.asdict(config), "logdir": os.path.abspath(logdir),
+                              "resume": bool(resume), "verbose": int(verbose)})
 
 
 def launch_train(config, logdir: str, workers: int, resume: bool = False, verbose: int = 0,
                  timeout: float = 24 * 3600) -> None:
     """Train `config` into `logdir` on `workers` local processes; raises RuntimeError naming the failed worker
     and its log when one fails (the others are stopped)."""
-    from tfnas.distribute.cluster import launch_workers
+    from tfnas.distribute.cluster import launch_module
 
     if workers < 2:
         raise ValueError(f"--workers: a cluster needs at least 2 workers, got {workers}")
-    path = write_launch_config(config, logdir, resume, verbose)
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (_root(), os.environ.get("PYTHONPATH")) if p)}
-    codes = launch_workers(workers, [sys.executable, "-m", "tfnas.distribute.ctr", path], env=env,
-                           timeout=timeout, log_dir=logdir, chief_output=True)
-    failed = [i for i, c in enumerate(codes) if c != 0]
-    if failed:
-        i = failed[0]
-        where = "its output above" if i == 0 else os.path.join(logdir, f"worker-{i}.log")
-        raise RuntimeError(f"ctr train --workers {workers}: worker {i} exited with {codes[i]} (see {where}); "
-                           f"rerun with --resume to continue from the last checkpoint")
-
-
-def _root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    launch_module("tfnas.distribute.ctr", write_launch_config(config, logdir, resume, verbose), workers, logdir,
+                  "ctr train", "rerun with --resume to continue from the last checkpoint", timeout)
 
 
 def worker_main(path: str) -> int:

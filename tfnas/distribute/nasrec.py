@@ -17,7 +17,6 @@ the launching process (`tfnas nasrec search --workers N` distributes the search 
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -44,21 +43,16 @@ def check_retrain_ready(cfg) -> None:
 
 def write_launch_config(cfg, stage: str, progress: bool) -> str:
     """Write what every worker needs into <run_dir>/mwms/<stage>.json atomically; return its path."""
-    folder = os.path.join(cfg.run_dir, FOLDER)
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{stage}.json")
+    from tfnas.distribute.cluster import write_launch_file
+
     spec = {"config": cfg.to_dict(), "stage": stage, "progress": bool(progress)}
     spec["config"]["run_dir"] = os.path.abspath(cfg.run_dir)
-    with open(path + ".tmp", "w") as f:
-        json.dump(spec, f, indent=1)
-    os.replace(path + ".tmp", path)
-    return path
+    return write_launch_file(os.path.join(cfg.run_dir, FOLDER, f"{stage}.json"), spec)
 
 
 def launch_stage(cfg, stage: str, workers: int, progress: bool = True, timeout: float = 24 * 3600) -> None:
     """Run `stage` of `cfg` on `workers` local processes; RuntimeError naming the failed worker and its log."""
-    from tfnas.distribute.cluster import launch_workers
-    from tfnas.distribute.ctr import _root
+    from tfnas.distribute.cluster import launch_module
 
     if stage not in CLUSTER_STAGES:
         raise ValueError(f"nasrec --workers: stage {stage!r} does not run on a cluster; choose from "
@@ -67,17 +61,9 @@ def launch_stage(cfg, stage: str, workers: int, progress: bool = True, timeout: 
         raise ValueError(f"--workers: a cluster needs at least 2 workers, got {workers}")
     if stage == "retrain":
         check_retrain_ready(cfg)
-    path = write_launch_config(cfg, stage, progress)
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (_root(), os.environ.get("PYTHONPATH")) if p),
-           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    codes = launch_workers(workers, [sys.executable, "-m", "tfnas.distribute.nasrec", path], env=env,
-                           timeout=timeout, log_dir=cfg.run_dir, chief_output=True)
-    failed = [i for i, c in enumerate(codes) if c != 0]
-    if failed:
-        i = failed[0]
-        where = "its output above" if i == 0 else os.path.join(cfg.run_dir, f"worker-{i}.log")
-        raise RuntimeError(f"nasrec {stage} --workers {workers}: worker {i} exited with {codes[i]} (see {where}); "
-                           "rerun the same command to resume")
+    launch_module("tfnas.distribute.nasrec", write_launch_config(cfg, stage, progress), workers, cfg.run_dir,
+                  f"nasrec {stage}", "rerun the same command to resume", timeout,
+                  env={"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")})
 
 
 def run_worker(cfg, stage: str, progress: bool = True):
