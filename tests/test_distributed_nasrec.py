@@ -63,14 +63,19 @@ def _checkpoint(folder):
     return {k: v for k, v in values.items() if v.dtype.kind in "fiu"}
 
 
-@pytest.fixture(scope="module")
-def one_process(tmp_path_factory):
-    """The reference: `tfnas nasrec run` in one process (supernet, search, retrain, export), with its wall time."""
-    root = tmp_path_factory.mktemp("nasrec_mwms")
-    cfg = _config(str(root / "one"), str(root / "data"))
+def one_process_run(root, config=None):
+    """`tfnas nasrec run` in one process (supernet, search, retrain, export) of `config(run_root, data)` (default
+    `_config`) under `root`: (root, its run folder, wall seconds)."""
+    cfg = (config or _config)(str(root / "one"), str(root / "data"))
     start = time.perf_counter()
     _cli("run", "--config", cfg)
     return root, root / "one" / "run", time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The reference: `tfnas nasrec run` in one process, with its wall time."""
+    return one_process_run(tmp_path_factory.mktemp("nasrec_mwms"))
 
 
 @pytest.mark.long   # a one-process run + 2 two-worker clusters (one killed): ~6 min on 2 loaded cores

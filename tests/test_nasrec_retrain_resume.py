@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from test_crash_resume import kill_when                                       # noqa: E402
 from test_distributed_nasrec import LOGLOSS_RTOL, SLOT_RTOL, WEIGHT_TOL, _checkpoint, _cli, _worst  # noqa: E402
+from test_distributed_nasrec import one_process_run                            # noqa: E402
 from test_distributed_nasrec import _config as _mwms_config                   # noqa: E402
 
 # the second retrained model (after cand_<id>): killed after its first of two epochs
@@ -60,11 +61,7 @@ def _workers_of(run) -> list[int]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The uninterrupted one-process `tfnas nasrec run`, with its wall time."""
-    root = tmp_path_factory.mktemp("nasrec_resume")
-    cfg = _config(str(root / "one"), str(root / "data"))
-    start = time.perf_counter()
-    _cli("run", "--config", cfg)
-    return root, root / "one" / "run", time.perf_counter() - start
+    return one_process_run(tmp_path_factory.mktemp("nasrec_resume"), _config)
 
 
 @pytest.mark.long   # a one-process nasrec run + 2 retrains: ~2-3 min on 2 loaded cores
